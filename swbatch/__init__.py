@@ -1,0 +1,7 @@
+"""swbatch: container-first batch transcription with a baked, verifiable model cache.
+
+Importing the package is cheap on purpose: heavy libraries (ctranslate2, torch, transformers,
+pyannote) are imported only by the stage module that needs them.
+"""
+
+__version__ = "0.1.0"
