@@ -265,15 +265,22 @@ def _clear_folder(target: str, folder: Path, dry_run: bool) -> ClearedFolder:
     real = folder.resolve()
     if not real.is_dir():
         return ClearedFolder(target, folder, (), 0)
-    entries = sorted(real.iterdir())
-    size = sum(folder_size(entry) for entry in entries)
-    if not dry_run:
-        for entry in entries:
-            _remove(entry)
+    try:
+        entries = sorted(real.iterdir())
+        size = sum(folder_size(entry) for entry in entries)
+        if not dry_run:
+            for entry in entries:
+                _remove(entry)
+    except PermissionError as exc:
+        raise UsageError(
+            f"cannot clear {exc.filename or folder}: permission denied; "
+            + PERMISSION_HINT.format(path=folder)
+        ) from None
     return ClearedFolder(target, folder, tuple(e.name for e in entries), size)
 
 
 def _remove(entry: Path) -> None:
+    """Delete one entry of a cache folder; a symlink goes as a link, its target stays."""
     try:
         if entry.is_symlink() or not entry.is_dir():
             entry.unlink()
@@ -282,11 +289,6 @@ def _remove(entry: Path) -> None:
             shutil.rmtree(entry)
     except FileNotFoundError:
         pass
-    except PermissionError as exc:
-        raise UsageError(
-            f"cannot delete {exc.filename or entry}: permission denied; "
-            + PERMISSION_HINT.format(path=entry.parent)
-        ) from None
 
 
 def format_cleared(results: list[ClearedFolder], dry_run: bool) -> str:

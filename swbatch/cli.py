@@ -101,6 +101,18 @@ def _normalise_argv(argv: list[str]) -> tuple[list[str], bool]:
     return out, debug
 
 
+def _print_help(fire, args: list[str]) -> None:
+    """Fire writes help to stderr with an INFO preamble; users expect it on stdout, plain."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer), contextlib.suppress(fire.core.FireExit):
+        fire.Fire(Cli(), command=args, name="swbatch")
+    text = buffer.getvalue()
+    print("\n".join(ln for ln in text.splitlines() if not ln.startswith("INFO: ")).strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run one command and exit with its code."""
     import fire
@@ -109,12 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     # Fire pipes long help through a pager on a terminal; a batch tool's help must just print.
     os.environ["PAGER"] = "cat"
     try:
-        fire.Fire(Cli(), command=args, name="swbatch")
+        if any(a in ("--help", "-h") for a in args):
+            _print_help(fire, args)
+        else:
+            fire.Fire(Cli(), command=args, name="swbatch")
     except SwbatchError as exc:
         if debug:
             traceback.print_exc()
         print(f"swbatch: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # `swbatch ... | head` closed the pipe: not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("swbatch: interrupted", file=sys.stderr)
         return 130
