@@ -1,8 +1,8 @@
 """The model cache: where every model lives, what it holds, and how to clear it safely.
 
-One root (``SLOWER_WHISPER_CACHE_ROOT``, default ``~/.cache/slower-whisper``) holds a folder per kind
-of model, so weights are shared across virtualenvs, runs and container builds. The layout and the
-names (``CachePaths``, ``configure_global_cache_env``) are the ones users of slower-whisper know.
+One root (``SLOWER_WHISPER_CACHE_ROOT``, default ``~/.cache/slower-whisper``) holds a folder per
+kind of model, so weights are shared across virtualenvs, runs and container builds. The layout and
+the names (``CachePaths``, ``configure_global_cache_env``) are those slower-whisper users know.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ needs when it runs, so ``swbatch --help`` and ``swbatch cache --show`` start fas
 
 from __future__ import annotations
 
+import inspect
 import json as jsonlib
 import os
 import sys
@@ -56,8 +57,13 @@ class Cli:
             results = cache_mod.clear_target(paths, clear, dry_run=dry_run)
             _emit(
                 [
-                    {"target": r.target, "path": str(r.path), "entries": list(r.entries),
-                     "size": r.size, "dry_run": dry_run}
+                    {
+                        "target": r.target,
+                        "path": str(r.path),
+                        "entries": list(r.entries),
+                        "size": r.size,
+                        "dry_run": dry_run,
+                    }
                     for r in results
                 ],
                 json,
@@ -73,10 +79,177 @@ class Cli:
                 raise SystemExit(report.exit_code)
             return
         if paths.root.exists() and not paths.root.is_dir():
-            raise UsageError(f"cache root {paths.root} is a file, not a folder; set "
-                             f"{cache_mod.ROOT_ENV}")
+            raise UsageError(
+                f"cache root {paths.root} is a file, not a folder; set {cache_mod.ROOT_ENV}"
+            )
         report = cache_mod.cache_report(paths)
         _emit(report, json, cache_mod.format_report)
+
+    def run(
+        self,
+        manifest: str,
+        *,
+        model: str | None = None,
+        device: str = "auto",
+        compute_type: str = "auto",
+        language: str | None = None,
+        task: str = "transcribe",
+        beam_size: int = 5,
+        vad: bool = False,
+        word_timestamps: bool = False,
+        batch_size: int = 1,
+        workers: int | None = None,
+        formats: str | None = None,
+        skip_existing: bool = True,
+        overwrite: bool = False,
+        quiet: bool = False,
+        diarize: bool = False,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        emotion: bool = False,
+        emotion_dimensional: bool = False,
+    ) -> None:
+        """Run the jobs of a YAML job manifest (see README: "Job manifests").
+
+        A job's own fields win over the manifest's `defaults`, which win over these flags.
+        Paths in the manifest resolve against its folder; outputs land under its output_dir.
+
+        Args:
+          manifest: the job manifest (YAML).
+          model: model set (demo, large-v3..), name, repo id or folder; default: the cached one.
+          device: auto, cpu or cuda.
+          compute_type: auto (int8 on CPU, float16 on CUDA) or a ctranslate2 type.
+          language: language code; detected per file when absent.
+          task: transcribe or translate (to English).
+          beam_size: beam search width.
+          vad: skip non-speech with faster-whisper's Silero VAD (--vad / --no-vad).
+          word_timestamps: add per-word times and probabilities.
+          batch_size: >1 uses faster-whisper's batched pipeline (GPU).
+          workers: files transcribed at once (default: one per core on CPU, 2 on CUDA).
+          formats: comma list of json,txt,srt,vtt,rttm (default json,txt,srt,vtt).
+          skip_existing: skip jobs whose outputs exist (the default).
+          overwrite: redo every job.
+          quiet: no progress output (failures are still reported).
+          diarize: add speakers (pyannote; needs the diarization extra).
+          num_speakers: exact number of speakers, when known.
+          min_speakers: lower bound on speakers.
+          max_speakers: upper bound on speakers.
+          emotion: categorical speech emotion per segment (needs the emotion extra).
+          emotion_dimensional: valence/arousal/dominance per segment (non-commercial model).
+        """
+        flags = {k: v for k, v in locals().items() if k not in ("self", "manifest")}
+        from pathlib import Path
+
+        from .jobs import load_manifest
+
+        settings, options = _batch_flags(flags)
+        _run_and_exit(load_manifest(Path(manifest), settings), options)
+
+    def transcribe(self, root: str, **flags) -> None:
+        """Transcribe every audio file under ROOT/raw_audio (recursive)."""
+        from pathlib import Path
+
+        from .jobs import discover
+
+        settings, options = _batch_flags(flags)
+        _run_and_exit(discover(Path(root), settings), options)
+
+    # `transcribe` takes exactly the flags of `run`: share one signature and one flag list so
+    # `--help` shows them all and the two commands cannot drift apart.
+    transcribe.__signature__ = inspect.signature(run).replace(  # type: ignore[attr-defined]
+        parameters=[
+            p.replace(name="root") if p.name == "manifest" else p
+            for p in inspect.signature(run).parameters.values()
+        ]
+    )
+    transcribe.__doc__ = (
+        "Transcribe every audio file under ROOT/raw_audio (recursive).\n\n"
+        "        Outputs: ROOT/whisper_json/<path>.json, ROOT/transcripts/<path>.{txt,srt,vtt};\n"
+        "        the status record and summary go to ROOT/.swbatch/. Finished files are\n"
+        "        skipped on a rerun.\n"
+        + run.__doc__.split("Args:")[1].join(["\n        Args:", ""]).replace(
+            "manifest: the job manifest (YAML).", "root: the folder holding raw_audio/."
+        )
+    )
+
+
+_BATCH_DEFAULTS = dict(
+    model=None, device="auto", compute_type="auto", language=None, task="transcribe",
+    beam_size=5, vad=False, word_timestamps=False, batch_size=1, workers=None, formats=None,
+    skip_existing=True, overwrite=False, quiet=False, diarize=False, num_speakers=None,
+    min_speakers=None, max_speakers=None, emotion=False, emotion_dimensional=False,
+)  # fmt: skip
+
+
+def _batch_flags(flags: dict):
+    """Validate the batch flags shared by `transcribe` and `run`; split them into per-job
+    settings and batch-wide options."""
+    from .jobs import TASKS, JobSettings
+    from .pipeline import RunOptions
+    from .writers import parse_formats
+
+    unknown = sorted(set(flags) - set(_BATCH_DEFAULTS))
+    if unknown:
+        raise UsageError(f"unknown flag(s): {', '.join('--' + u for u in unknown)}")
+    f = {**_BATCH_DEFAULTS, **flags}
+    if f["device"] not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda, not {f['device']!r}")
+    if f["task"] not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {f['task']!r}")
+    for name in ("beam_size", "batch_size", "workers", "num_speakers", "min_speakers",
+                 "max_speakers"):  # fmt: skip
+        value = f[name]
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
+            raise UsageError(
+                f"--{name.replace('_', '-')} must be a whole number >= 1, not {value!r}"
+            )
+    settings = JobSettings(
+        model=str(f["model"]) if f["model"] is not None else None,
+        language=f["language"],
+        task=f["task"],
+        formats=parse_formats(f["formats"]),
+        diarize=bool(f["diarize"]),
+        num_speakers=f["num_speakers"],
+        min_speakers=f["min_speakers"],
+        max_speakers=f["max_speakers"],
+        emotion=bool(f["emotion"]),
+        emotion_dimensional=bool(f["emotion_dimensional"]),
+    )
+    options = RunOptions(
+        device=f["device"],
+        compute_type=f["compute_type"],
+        beam_size=f["beam_size"],
+        vad=bool(f["vad"]),
+        word_timestamps=bool(f["word_timestamps"]),
+        batch_size=f["batch_size"],
+        workers=f["workers"],
+        overwrite=bool(f["overwrite"]) or not f["skip_existing"],
+        quiet=bool(f["quiet"]),
+    )
+    return settings, options
+
+
+def _run_and_exit(batch, options) -> None:
+    """Run a batch, print its one-line summary and exit 0 (all done) or 1 (some failed)."""
+    from .pipeline import run_batch
+    from .status import STATE_DIR
+
+    if not batch.jobs:
+        print(f"swbatch: no audio files to transcribe under {batch.output_dir}", file=sys.stderr)
+    summary = run_batch(batch, options)
+    if not options.quiet:
+        data = summary.as_dict()
+        print(
+            f"swbatch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
+            f"{summary.audio_seconds / 60:.1f} min of audio in {data['wall_seconds']:.1f} s "
+            f"({data['speed_x_realtime']:.1f}x real time); status: "
+            f"{batch.output_dir / STATE_DIR / 'status.jsonl'}"
+        )
+    if summary.exit_code:
+        raise SystemExit(summary.exit_code)
 
 
 def _emit(data, as_json: bool, formatter) -> None:

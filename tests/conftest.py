@@ -21,9 +21,8 @@ def cache_root(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def clean_env(cache_root: Path) -> dict[str, str]:
-    """The environment for a CLI run: our cache root, no inherited HF/torch overrides, offline."""
+def cli_env(cache_root: Path) -> dict[str, str]:
+    """The environment for a CLI run: this cache root, no inherited HF/torch overrides, offline."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -34,8 +33,40 @@ def clean_env(cache_root: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def clean_env(cache_root: Path) -> dict[str, str]:
+    """CLI environment with an empty private cache."""
+    return cli_env(cache_root)
+
+
 def run_cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
     """Run ``swbatch ARGS`` in a subprocess, as a user would, and capture its output."""
     return subprocess.run(
         [*SWBATCH, *args], env=env, capture_output=True, text=True, timeout=600, **kwargs
     )
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory) -> Path:
+    """A cache root holding the `demo` model set (tiny.en), prefetched once through the CLI."""
+    root = tmp_path_factory.mktemp("demo-cache")
+    res = run_cli(["prefetch", str(REPO / "manifests" / "models" / "demo.yaml")], cli_env(root))
+    assert res.returncode == 0, res.stderr
+    return root
+
+
+@pytest.fixture
+def demo_env(demo_cache: Path) -> dict[str, str]:
+    """CLI environment using the session's demo cache, offline."""
+    return cli_env(demo_cache)
+
+
+@pytest.fixture(scope="session")
+def speech_files(tmp_path_factory) -> dict[str, Path]:
+    """One espeak-ng WAV per sentence of tests/speech.py, made once: {sentence: path}."""
+    from speech import SENTENCES, have_espeak, speak
+
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    folder = tmp_path_factory.mktemp("speech")
+    return {text: speak(folder / f"s{i}.wav", text) for i, text in enumerate(SENTENCES)}

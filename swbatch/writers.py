@@ -1,0 +1,154 @@
+"""Output formats (json, txt, srt, vtt, rttm) and the one way files are written: atomically, inside
+their output folder.
+
+A reader (or a rerun after a kill) either sees a complete file under its final name or no file at
+all: every write goes to a temporary file in the same folder, is flushed to disk and renamed into
+place. Paths are checked after symlinks are resolved, so neither ``../`` in a manifest nor a
+symlinked sub-folder can send a file outside its output folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import UsageError
+
+FORMATS = ("json", "txt", "srt", "vtt", "rttm")
+DEFAULT_FORMATS = ("json", "txt", "srt", "vtt")
+
+
+class OutputError(Exception):
+    """An output could not be written (disk full, permission); the job fails with this reason."""
+
+
+def contained_path(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing anything that resolves outside ``root``."""
+    if os.path.isabs(relative) or ".." in Path(relative).parts:
+        raise UsageError(f"output name {relative!r} must be a relative path without '..'")
+    real_root = root.resolve()
+    target = (real_root / relative).resolve()
+    if target != real_root and real_root not in target.parents:
+        raise UsageError(f"output name {relative!r} resolves outside {root} (through a symlink?)")
+    return target
+
+
+def atomic_write(root: Path, relative: str, text: str) -> Path:
+    """Write ``text`` to ``root/relative`` so that the final name only ever holds complete data."""
+    target = contained_path(root, relative)
+    tmp_name = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # The folder may have been swapped for a symlink since the check: check again.
+        contained_path(root, relative)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, target)
+        tmp_name = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        if tmp_name is not None:
+            _unlink_quietly(tmp_name)
+    return target
+
+
+def remove_stale_temps(root: Path, relative: str) -> None:
+    """Delete temporary files a killed run left beside ``root/relative``.
+
+    Only the caller that holds the job's lock may call this: then nobody else is writing them.
+    """
+    target = contained_path(root, relative)
+    if target.parent.is_dir():
+        for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            _unlink_quietly(str(tmp))
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+# --- formats ----------------------------------------------------------------------------------
+
+
+def _timestamp(seconds: float, sep: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
+
+
+def _line_text(segment: dict) -> str:
+    speaker = segment.get("speaker")
+    return f"[{speaker}] {segment['text']}" if speaker else segment["text"]
+
+
+def to_json(doc: dict) -> str:
+    """The full document, described by ``swbatch/schemas/transcript.schema.json``."""
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def to_txt(doc: dict) -> str:
+    """One line per segment, speaker first when diarized."""
+    return "".join(_line_text(seg) + "\n" for seg in doc["segments"])
+
+
+def to_srt(doc: dict) -> str:
+    """SubRip: numbered cues, comma before milliseconds."""
+    cues = [
+        f"{n}\n{_timestamp(s['start'], ',')} --> {_timestamp(s['end'], ',')}\n{_line_text(s)}\n"
+        for n, s in enumerate(doc["segments"], start=1)
+    ]
+    return "\n".join(cues)
+
+
+def to_vtt(doc: dict) -> str:
+    """WebVTT; speakers use the standard voice tag ``<v NAME>``."""
+    cues = ["WEBVTT\n"]
+    for seg in doc["segments"]:
+        text = f"<v {seg['speaker']}>{seg['text']}" if seg.get("speaker") else seg["text"]
+        cues.append(f"{_timestamp(seg['start'], '.')} --> {_timestamp(seg['end'], '.')}\n{text}\n")
+    return "\n".join(cues)
+
+
+def to_rttm(doc: dict) -> str:
+    """NIST RTTM speaker turns (needs diarization; without it, no lines)."""
+    uri = Path(doc["file"]).name.replace(" ", "_")
+    return "".join(
+        f"SPEAKER {uri} 1 {t['start']:.3f} {t['end'] - t['start']:.3f} <NA> <NA> {t['speaker']} "
+        "<NA> <NA>\n"
+        for t in doc.get("turns", [])
+    )
+
+
+RENDERERS: dict[str, Callable[[dict], str]] = {
+    "json": to_json,
+    "txt": to_txt,
+    "srt": to_srt,
+    "vtt": to_vtt,
+    "rttm": to_rttm,
+}
+
+
+def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """``"json,srt"`` or ``["json", "srt"]`` -> validated tuple; ``None`` -> the defaults."""
+    if value is None:
+        return DEFAULT_FORMATS
+    items = value.split(",") if isinstance(value, str) else list(value)
+    formats = tuple(dict.fromkeys(str(i).strip().lower() for i in items if str(i).strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(
+            f"unknown format(s) {unknown or value!r}; choose from {', '.join(FORMATS)}"
+        )
+    return formats
