@@ -5,8 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[demo]'
+log=$(mktemp)
+# pip's build chatter goes to a log that is shown only if the install fails
+if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[demo]'; } >"$log" 2>&1; then
+  cat "$log" >&2
+  exit 1
+fi
+rm -f "$log"
 .venv/bin/swbatch prefetch manifests/models/demo.yaml
 HF_HUB_OFFLINE=1 .venv/bin/swbatch transcribe --root example --model demo
 echo "--- example/transcripts/welcome.flac.txt"

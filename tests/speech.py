@@ -50,3 +50,34 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     import jiwer
 
     return jiwer.wer([normalise(r) for r in references], [normalise(h) for h in hypotheses])
+
+
+#: encoder and sample rate PyAV uses to write each container in tests
+_ENCODERS = {
+    ".mp3": ("libmp3lame", 22050),
+    ".ogg": ("libopus", 48000),
+    ".opus": ("libopus", 48000),
+    ".webm": ("libopus", 48000),
+    ".flac": ("flac", 22050),
+    ".m4a": ("aac", 22050),
+    ".mkv": ("aac", 22050),
+}
+
+
+def convert(src: Path, dest: Path) -> Path:
+    """Re-encode ``src`` into the format of ``dest``'s extension with PyAV (no ffmpeg binary)."""
+    import av
+
+    codec, rate = _ENCODERS[dest.suffix.lower()]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    resampler = av.AudioResampler(format="s16" if codec == "flac" else "fltp", layout="mono",
+                                  rate=rate)  # fmt: skip
+    with av.open(str(src)) as inp, av.open(str(dest), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        for frame in inp.decode(audio=0):
+            for resampled in resampler.resample(frame):
+                out.mux(stream.encode(resampled))
+        for resampled in resampler.resample(None):
+            out.mux(stream.encode(resampled))
+        out.mux(stream.encode(None))
+    return dest

@@ -15,7 +15,7 @@ import pysrt
 import pytest
 import webvtt
 from conftest import REPO, SWBATCH, run_cli
-from speech import speak, word_error_rate
+from speech import convert, speak, word_error_rate
 
 SCHEMA = json.loads((REPO / "swbatch" / "schemas" / "transcript.schema.json").read_text())
 
@@ -23,7 +23,7 @@ SCHEMA = json.loads((REPO / "swbatch" / "schemas" / "transcript.schema.json").re
 def make_root(tmp_path: Path, speech_files: dict[str, Path], layout: dict[str, str]) -> Path:
     """A --root folder whose raw_audio/ holds ``{relative name: sentence}`` as real audio files.
 
-    Names ending in .mp3/.ogg/.flac are converted with sox, so several decoders are exercised.
+    Other extensions than .wav are re-encoded with PyAV, so several decoders are exercised.
     """
     root = tmp_path / "root"
     for rel, text in layout.items():
@@ -32,7 +32,7 @@ def make_root(tmp_path: Path, speech_files: dict[str, Path], layout: dict[str, s
         if dest.suffix == ".wav":
             shutil.copy(speech_files[text], dest)
         else:
-            subprocess.run(["sox", str(speech_files[text]), str(dest)], check=True)
+            convert(speech_files[text], dest)
     return root
 
 
@@ -52,13 +52,15 @@ def test_transcribe_root_writes_every_format_accurately(tmp_path, speech_files, 
         "a.mp3": sentences[1],
         "calls/monday/b.flac": sentences[2],
         "calls/c.ogg": sentences[3],
+        "video/e.mkv": sentences[5],
+        "f.m4a": sentences[6],
         "d e ü.wav": sentences[4],
     }
     root = make_root(tmp_path, speech_files, layout)
     res = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--word-timestamps"],
                   demo_env)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert "5 done, 0 skipped, 0 failed" in res.stdout
+    assert "7 done, 0 skipped, 0 failed" in res.stdout
 
     refs, hyps = [], []
     for rel, text in layout.items():
@@ -86,7 +88,7 @@ def test_transcribe_root_writes_every_format_accurately(tmp_path, speech_files, 
     # a rerun skips everything and changes nothing
     before = {p: p.stat().st_mtime_ns for p in all_files(root / "whisper_json")}
     again = run_cli(["transcribe", "--root", str(root), "--model", "demo"], demo_env)
-    assert again.returncode == 0 and "0 done, 5 skipped" in again.stdout
+    assert again.returncode == 0 and "0 done, 7 skipped" in again.stdout
     assert {p: p.stat().st_mtime_ns for p in all_files(root / "whisper_json")} == before
 
 
@@ -219,7 +221,7 @@ jobs:
                    "jobs[1].formats", "jobs[1].num_speakers: must be int", "jobs[2].audio: missing",
                    "jobs[3].output", "jobs[3].task: must be one of"):  # fmt: skip
         assert needle in err, needle
-    assert "(8 problems)" in err
+    assert "(7 problems)" in err
     assert not (project / "results").exists()
 
 
