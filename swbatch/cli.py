@@ -168,10 +168,35 @@ class Cli:
         "        Outputs: ROOT/whisper_json/<path>.json, ROOT/transcripts/<path>.{txt,srt,vtt};\n"
         "        the status record and summary go to ROOT/.swbatch/. Finished files are\n"
         "        skipped on a rerun.\n"
-        + run.__doc__.split("Args:")[1].join(["\n        Args:", ""]).replace(
-            "manifest: the job manifest (YAML).", "root: the folder holding raw_audio/."
-        )
+        + run.__doc__.split("Args:")[1]
+        .join(["\n        Args:", ""])
+        .replace("manifest: the job manifest (YAML).", "root: the folder holding raw_audio/.")
     )
+
+    def prefetch(self, *manifests: str, token_file: str | None = None, json: bool = False) -> None:
+        """Download model sets into the cache (hub layout) and record them in the lock.
+
+        Args:
+          manifests: model-set files (manifests/models/demo.yaml) or set names (demo).
+          token_file: a file holding the hub token for gated models (else $HF_TOKEN).
+          json: print the lock entries written as JSON.
+        """
+        from . import prefetch as prefetch_mod
+
+        entries = prefetch_mod.prefetch(list(manifests), token_file=token_file)
+        paths = prefetch_mod.CachePaths.from_env()
+        _emit(entries, json, lambda _data: prefetch_mod.format_prefetched(entries, paths))
+
+    def models(self, json: bool = False) -> None:
+        """List the model sets, what each holds (licence, gated) and what the cache has.
+
+        Args:
+          json: print machine-readable JSON instead of text.
+        """
+        from . import models as models_mod
+
+        report = models_mod.models_report()
+        _emit(report, json, models_mod.format_models_report)
 
 
 _BATCH_DEFAULTS = dict(

