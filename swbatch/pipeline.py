@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
@@ -147,7 +147,8 @@ class BatchRunner:
 
     def run(self) -> Summary:
         """Run every job not yet done; returns the summary (also written to the state folder)."""
-        progress = Progress(len(self.batch.jobs), None, self.options.quiet)
+        self._preload_stages()
+        progress = Progress(len(self.batch.jobs), self.options.quiet)
         decoder = ThreadPoolExecutor(1, thread_name_prefix="swbatch-decode")
         runner = ThreadPoolExecutor(self.workers, thread_name_prefix="swbatch-asr")
         inflight: set[Future] = set()
@@ -246,19 +247,42 @@ class BatchRunner:
             batch_size=opts.batch_size,
         )
 
+    def _diarizer(self):
+        from .diarization import load_diarizer
+
+        return self._stage(("diarization",), lambda: load_diarizer(None, self.device, self.paths))
+
+    def _emotion_model(self, dimensional: bool):
+        from .emotion import load_emotion
+
+        return self._stage(
+            ("emotion", dimensional),
+            lambda: load_emotion(None, self.device, self.paths, dimensional=dimensional),
+        )
+
+    def _preload_stages(self) -> None:
+        """Load the diarization/emotion models that pending jobs need before any audio is touched,
+        so a missing extra or model is one clear error, not a failure of every job."""
+        pending = [
+            job.settings
+            for job in self.batch.jobs
+            if self.options.overwrite or not is_done(self.batch.output_dir, job)
+        ]
+        if any(s.diarize for s in pending):
+            self._diarizer()
+        for dimensional in (False, True):
+            flag = "emotion_dimensional" if dimensional else "emotion"
+            if any(getattr(s, flag) for s in pending):
+                self._emotion_model(dimensional)
+
     def _enrich(self, job: Job, audio: DecodedAudio, doc: dict) -> None:
-        """Diarization and emotion, when the job asks for them (heavy imports only then)."""
+        """Speakers first, then emotion, so segments split at a speaker change are judged apart."""
         from .audio import SAMPLE_RATE
+        from .speakers import assign_speakers, speaker_table, turns_as_dicts
 
         settings = job.settings
         if settings.diarize:
-            from .diarization import load_diarizer
-            from .speakers import assign_speakers, speaker_table
-
-            diarizer = self._stage(
-                ("diarization",), lambda: load_diarizer(None, self.device, self.paths)
-            )
-            turns = diarizer(
+            turns = self._diarizer()(
                 audio.samples,
                 SAMPLE_RATE,
                 num_speakers=settings.num_speakers,
@@ -267,20 +291,13 @@ class BatchRunner:
             )
             doc["segments"] = assign_speakers(doc["segments"], turns)
             doc["speakers"] = speaker_table(turns)
-            doc["turns"] = [asdict(t) for t in turns]
+            doc["turns"] = turns_as_dicts(turns)
         for flag, dimensional in (("emotion", False), ("emotion_dimensional", True)):
             if getattr(settings, flag):
-                from .emotion import load_emotion
-
-                model = self._stage(
-                    ("emotion", dimensional),
-                    lambda d=dimensional: load_emotion(
-                        None, self.device, self.paths, dimensional=d
-                    ),
+                results = self._emotion_model(dimensional)(
+                    audio.samples, SAMPLE_RATE, doc["segments"]
                 )
-                for seg, result in zip(
-                    doc["segments"], model(audio.samples, SAMPLE_RATE, doc["segments"]), strict=True
-                ):
+                for seg, result in zip(doc["segments"], results, strict=True):
                     seg[flag] = result
 
     def _write_outputs(self, job: Job, doc: dict) -> list[str]:

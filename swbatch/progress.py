@@ -14,7 +14,7 @@ from .status import JobRecord, Summary
 class Progress:
     """Reports each finished job; safe to call from worker threads."""
 
-    def __init__(self, total: int, total_seconds: float | None, quiet: bool):
+    def __init__(self, total: int, quiet: bool):
         self.total = total
         self.quiet = quiet
         self.count = 0

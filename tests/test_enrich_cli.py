@@ -105,3 +105,12 @@ def test_diarize_and_emotion_offline_write_every_format(tmp_path, enriched_cache
     assert (
         fields[0] == "SPEAKER" and fields[1] == "dialogue.wav" and fields[7].startswith("SPEAKER_")
     )
+
+
+def test_missing_diarization_model_stops_before_any_audio(tmp_path, demo_env):
+    root = dialogue_root(tmp_path)
+    res = subprocess.run([*SWBATCH, "transcribe", "--root", str(root), "--diarize"], env=demo_env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 3, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "diarization" in res.stderr
+    assert not (root / "whisper_json").exists()
