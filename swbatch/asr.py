@@ -7,8 +7,10 @@ transcribe do not pay for them.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+from .errors import JobError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -101,20 +103,40 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return "out of memory" in text or "cudaerrormemoryallocation" in text
 
 
+class OutOfMemory(JobError):
+    """CUDA ran out of memory for this file even after the retry."""
+
+
 def transcribe(loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions) -> dict:
     """Run faster-whisper on one decoded file; returns the ASR part of the output document.
 
-    On CUDA out-of-memory with batching the file is retried once at half the batch size.
+    On CUDA out-of-memory with batching the file is retried once at half the batch size; a
+    second out-of-memory (or one at batch size 1) fails the job with a clear reason.
     """
     try:
         return _transcribe_once(loaded, audio, options)
     except RuntimeError as exc:
-        if not is_out_of_memory(exc) or options.batch_size <= 1:
+        if not is_out_of_memory(exc):
             raise
-        smaller = AsrOptions(**{**asdict(options), "batch_size": options.batch_size // 2})
+        if options.batch_size <= 1:
+            raise OutOfMemory(_oom_reason(loaded, [1])) from None
+    smaller = replace(options, batch_size=options.batch_size // 2)
+    try:
         result = _transcribe_once(loaded, audio, smaller)
-        result["options"]["oom_retry_batch_size"] = smaller.batch_size
-        return result
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise OutOfMemory(_oom_reason(loaded, [options.batch_size, smaller.batch_size])) from None
+    result["options"]["oom_retry_batch_size"] = smaller.batch_size
+    return result
+
+
+def _oom_reason(loaded: LoadedWhisper, sizes: list[int]) -> str:
+    tried = " then ".join(str(s) for s in sizes)
+    return (
+        f"{loaded.device} out of memory at batch size {tried} with {loaded.resolved.name} "
+        f"({loaded.compute_type}); use a smaller --batch-size, model or compute type"
+    )
 
 
 def _transcribe_once(loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions) -> dict:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import JobError
+
 SAMPLE_RATE = 16_000
 #: shortest decoded audio worth transcribing; anything shorter is reported, not guessed at
 MIN_SECONDS = 0.1
@@ -27,7 +29,7 @@ AUDIO_EXTENSIONS = frozenset(
 )  # fmt: skip
 
 
-class AudioError(Exception):
+class AudioError(JobError):
     """This file cannot be transcribed; the message is the one-line reason for the status record."""
 
 

@@ -32,3 +32,7 @@ class VerifyError(SwbatchError):
     """The cache's files do not match the lock written at prefetch time."""
 
     exit_code = EXIT_VERIFY_FAILED
+
+
+class JobError(Exception):
+    """One job failed; the message is its one-line status reason; the batch goes on."""

@@ -20,12 +20,13 @@ from pathlib import Path
 
 from . import __version__
 from .asr import AsrOptions, LoadedWhisper, load_whisper, transcribe
-from .audio import AudioError, DecodedAudio, decode
+from .audio import DecodedAudio, decode
 from .cache import CachePaths, configure_global_cache_env
+from .errors import JobError
 from .jobs import Batch, Job
 from .progress import Progress
 from .status import BatchState, JobRecord, Summary
-from .writers import RENDERERS, OutputError, atomic_write, remove_stale_temps
+from .writers import RENDERERS, atomic_write, remove_stale_temps
 
 SCHEMA_VERSION = "1.0"
 
@@ -196,7 +197,7 @@ class BatchRunner:
             doc = self._document(job, audio, decode_seconds)
             record.outputs = self._write_outputs(job, doc)
             record.state, record.audio_seconds = "done", audio.duration
-        except (AudioError, OutputError) as exc:
+        except JobError as exc:
             record.reason = str(exc)
         except Exception as exc:  # one bad job must never end the batch: record it, go on
             record.reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -17,13 +17,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import JobError, UsageError
 
 FORMATS = ("json", "txt", "srt", "vtt", "rttm")
 DEFAULT_FORMATS = ("json", "txt", "srt", "vtt")
 
 
-class OutputError(Exception):
+class OutputError(JobError):
     """An output could not be written (disk full, permission); the job fails with this reason."""
 
 

@@ -1,0 +1,64 @@
+"""CUDA out-of-memory handling of the ASR stage.
+
+No GPU is available in CI, so the GPU's answer is stood in for: ``_transcribe_once`` raises the
+RuntimeError ctranslate2 raises on CUDA OOM whenever the batch is larger than what "fits". The
+retry policy in ``asr.transcribe`` is the real code under test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from swbatch import asr
+from swbatch.models import ResolvedModel
+
+LOADED = asr.LoadedWhisper(
+    model=None,
+    resolved=ResolvedModel("large-v3", "whisper", None, None, Path("/models/x"), None),
+    device="cuda",
+    compute_type="float16",
+)
+
+
+@pytest.fixture
+def gpu_fits(monkeypatch):
+    """Make batches above ``limit`` fail like a full GPU; returns the batch sizes tried."""
+    tried: list[int] = []
+
+    def configure(limit: int):
+        def fake_once(loaded, audio, options):
+            tried.append(options.batch_size)
+            if options.batch_size > limit:
+                raise RuntimeError("CUDA failed with error out of memory")
+            return {"options": {"batch_size": options.batch_size}, "segments": []}
+
+        monkeypatch.setattr(asr, "_transcribe_once", fake_once)
+        return tried
+
+    return configure
+
+
+def test_oom_retries_once_at_half_the_batch(gpu_fits):
+    tried = gpu_fits(limit=8)
+    result = asr.transcribe(LOADED, np.zeros(16000, np.float32), asr.AsrOptions(batch_size=16))
+    assert tried == [16, 8]
+    assert result["options"]["oom_retry_batch_size"] == 8
+
+
+def test_second_oom_fails_the_job_with_a_clear_reason(gpu_fits):
+    tried = gpu_fits(limit=2)
+    with pytest.raises(
+        asr.OutOfMemory, match=r"out of memory at batch size 16 then 8 with large-v3"
+    ):
+        asr.transcribe(LOADED, np.zeros(16000, np.float32), asr.AsrOptions(batch_size=16))
+    assert tried == [16, 8]
+
+
+def test_oom_at_batch_one_is_not_retried(gpu_fits):
+    tried = gpu_fits(limit=0)
+    with pytest.raises(asr.OutOfMemory, match="batch size 1 "):
+        asr.transcribe(LOADED, np.zeros(16000, np.float32), asr.AsrOptions(batch_size=1))
+    assert tried == [1]
