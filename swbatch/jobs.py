@@ -105,7 +105,6 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 MANIFEST_KEYS = {"output_dir", "defaults", "jobs"}
-JOB_KEYS = {"audio", "id", "output"} | {f.name for f in fields(JobSettings)}
 _TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,),
     "language": (str,),
@@ -188,18 +187,14 @@ def _settings(raw: Any, base: JobSettings, where: str, problems: _Problems) -> J
     changes = {}
     for key, value in raw.items():
         if key not in allowed:
-            if where == "defaults" or key not in JOB_KEYS:
-                problems.add(f"{where}.{key}", "unknown key")
-            continue
-        if _type_ok(key, value, f"{where}.{key}", problems):
+            problems.add(f"{where}.{key}", "unknown key")
+        elif value is not None and _type_ok(key, value, f"{where}.{key}", problems):
             changes[key] = _normalise(key, value, f"{where}.{key}", problems)
     return replace(base, **changes)
 
 
 def _type_ok(key: str, value: Any, where: str, problems: _Problems) -> bool:
     expected = _TYPES[key]
-    if value is None and key not in ("audio",):
-        return True
     ok = False if isinstance(value, bool) and bool not in expected else isinstance(value, expected)
     if not ok:
         names = " or ".join(t.__name__ for t in expected)
