@@ -14,7 +14,7 @@ import jsonschema
 import pysrt
 import pytest
 import webvtt
-from conftest import REPO, SWBATCH, run_cli
+from conftest import REPO, SWBATCH, cli_env, run_cli
 from speech import convert, speak, word_error_rate
 
 SCHEMA = json.loads((REPO / "swbatch" / "schemas" / "transcript.schema.json").read_text())
@@ -233,3 +233,15 @@ def test_default_model_is_the_one_in_the_cache(tmp_path, speech_files, demo_env,
     assert empty.returncode == 3
     assert len(empty.stderr.strip().splitlines()) == 1
     assert "swbatch prefetch" in empty.stderr
+
+    # two cached models: no guessing, the error lists both
+    two = tmp_path / "two-models"
+    shutil.copytree(demo_env["SLOWER_WHISPER_CACHE_ROOT"] + "/whisper", two / "whisper",
+                    symlinks=True)  # fmt: skip
+    whisper = two / "whisper"
+    shutil.copytree(whisper / "models--Systran--faster-whisper-tiny.en",
+                    whisper / "models--Systran--faster-whisper-base.en", symlinks=True)  # fmt: skip
+    both = run_cli(["transcribe", "--root", str(root), "--overwrite"], cli_env(two))
+    assert both.returncode == 2
+    assert "holds 2 whisper models" in both.stderr and "base.en" in both.stderr
+    assert "tiny.en" in both.stderr and len(both.stderr.strip().splitlines()) == 1
