@@ -109,6 +109,7 @@ class Cli:
         max_speakers: int | None = None,
         emotion: bool = False,
         emotion_dimensional: bool = False,
+        shard: str | None = None,
     ) -> None:
         """Run the jobs of a YAML job manifest (see README: "Job manifests").
 
@@ -137,6 +138,7 @@ class Cli:
           max_speakers: upper bound on speakers.
           emotion: categorical speech emotion per segment (needs the emotion extra).
           emotion_dimensional: valence/arousal/dominance per segment (non-commercial model).
+          shard: INDEX/COUNT (from 0): run one shard only; default: the scheduler's array index.
         """
         flags = {k: v for k, v in locals().items() if k not in ("self", "manifest")}
         from pathlib import Path
@@ -198,12 +200,32 @@ class Cli:
         report = models_mod.models_report()
         _emit(report, json, models_mod.format_models_report)
 
+    def summary(self, target: str, json: bool = False) -> None:
+        """One report for a batch run as shards (or not): merges every shard's record.
+
+        Jobs done / failed (with reasons) / missing against the batch's job list, audio hours,
+        each shard's wall time, and which shards to rerun. Exits 1 while any job is failed or
+        missing, 0 when the batch is complete.
+
+        Args:
+          target: the folder given to `transcribe --root`, or the job manifest given to `run`.
+          json: print machine-readable JSON instead of text.
+        """
+        from pathlib import Path
+
+        from . import summary as summary_mod
+
+        report = summary_mod.merge(Path(target))
+        _emit(report.as_dict(), json, summary_mod.format_report)
+        if report.exit_code:
+            raise SystemExit(report.exit_code)
+
 
 _BATCH_DEFAULTS = dict(
     model=None, device="auto", compute_type="auto", language=None, task="transcribe",
     beam_size=5, vad=False, word_timestamps=False, batch_size=1, workers=None, formats=None,
     skip_existing=True, overwrite=False, quiet=False, diarize=False, num_speakers=None,
-    min_speakers=None, max_speakers=None, emotion=False, emotion_dimensional=False,
+    min_speakers=None, max_speakers=None, emotion=False, emotion_dimensional=False, shard=None,
 )  # fmt: skip
 
 
@@ -212,6 +234,7 @@ def _batch_flags(flags: dict):
     settings and batch-wide options."""
     from .jobs import TASKS, JobSettings
     from .pipeline import RunOptions
+    from .shard import resolve_shard
     from .writers import parse_formats
 
     unknown = sorted(set(flags) - set(_BATCH_DEFAULTS))
@@ -253,6 +276,7 @@ def _batch_flags(flags: dict):
         workers=f["workers"],
         overwrite=bool(f["overwrite"]) or not f["skip_existing"],
         quiet=bool(f["quiet"]),
+        shard=resolve_shard(f["shard"]),
     )
     return settings, options
 
@@ -268,7 +292,8 @@ def _run_and_exit(batch, options) -> None:
     if not options.quiet:
         data = summary.as_dict()
         print(
-            f"swbatch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
+            f"swbatch: {f'shard {options.shard}: ' if options.shard else ''}"
+            f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
             f"{summary.audio_seconds / 60:.1f} min of audio in {data['wall_seconds']:.1f} s "
             f"({data['speed_x_realtime']:.1f}x real time); status: "
             f"{batch.output_dir / STATE_DIR / 'status.jsonl'}"

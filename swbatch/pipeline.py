@@ -95,7 +95,7 @@ class BatchRunner:
     def __init__(self, batch: Batch, options: RunOptions, paths: CachePaths | None = None):
         self.batch = batch
         self.options = options
-        self.paths = paths or configure_global_cache_env()
+        self.paths = paths or configure_global_cache_env(for_writing=False)
         self.state = BatchState(batch.output_dir, shard=options.shard)
         self.summary = Summary(total=len(batch.jobs), shard=options.shard)
         self._models: dict[str, LoadedWhisper] = {}
@@ -269,6 +269,8 @@ class BatchRunner:
             for job in self.batch.jobs
             if self.options.overwrite or not is_done(self.batch.output_dir, job)
         ]
+        for name in dict.fromkeys(s.model for s in pending):
+            self._whisper(name)  # a model that cannot load is one error, not one per job
         if any(s.diarize for s in pending):
             self._diarizer()
         for dimensional in (False, True):
@@ -327,5 +329,9 @@ def _raise_unexpected(futures) -> None:
 
 
 def run_batch(batch: Batch, options: RunOptions, paths: CachePaths | None = None) -> Summary:
-    """Python API: run a batch and return its summary."""
+    """Python API: run a batch (only shard ``options.shard`` of it, if set); returns its summary."""
+    if options.shard:
+        from .shard import select
+
+        batch = select(batch, options.shard)
     return BatchRunner(batch, options, paths).run()
