@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import JobError
+from .errors import JobError, ModelMissingError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,14 +86,22 @@ def load_whisper(
 
     device = resolve_device(device)
     compute_type = resolve_compute_type(compute_type, device)
-    model = WhisperModel(
-        str(resolved.path),
-        device=device,
-        compute_type=compute_type,
-        cpu_threads=cpu_threads,
-        num_workers=workers,
-        local_files_only=True,
-    )
+    try:
+        model = WhisperModel(
+            str(resolved.path),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            num_workers=workers,
+            local_files_only=True,
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        # A damaged model is the batch's problem, not each file's: one line, before any job.
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelMissingError(
+            f"whisper model {resolved.name} in {resolved.path} cannot be loaded ({detail}); "
+            "`swbatch cache --verify` shows damaged files, prefetching the set again repairs them"
+        ) from None
     return LoadedWhisper(model, resolved, device, compute_type)
 
 

@@ -73,19 +73,26 @@ class CachePaths:
         """The folder a model kind (whisper, emotion, diarization) is stored in."""
         return self.folder(kind)
 
-    def ensure(self) -> CachePaths:
-        """Create every folder, with one clear line when the root is unusable."""
+    def ensure(self, for_writing: bool = True) -> CachePaths:
+        """Create every folder, with one clear line when the root is unusable.
+
+        ``for_writing=False`` is for readers (transcription): a baked cache on a read-only mount,
+        or owned by another user, is fine to read, and a folder that cannot be created is simply
+        an absent model, which model resolution reports with its own clear line.
+        """
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"cache root {self.root} is a file, not a folder; set {ROOT_ENV}")
         for path in (self.root, *(getattr(self, attr) for _l, attr, _t in FOLDERS)):
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
+                if not for_writing:
+                    continue
                 raise UsageError(
                     f"cannot create cache folder {path}: {exc.strerror}; "
                     + PERMISSION_HINT.format(path=self.root)
                 ) from None
-        if not os.access(self.root, os.W_OK):
+        if for_writing and not os.access(self.root, os.W_OK):
             raise UsageError(
                 f"cache root {self.root} is not writable; " + PERMISSION_HINT.format(path=self.root)
             )
@@ -96,7 +103,9 @@ def _expand(value: str) -> Path:
     return Path(os.path.abspath(os.path.expanduser(value)))
 
 
-def configure_global_cache_env(env: MutableMapping[str, str] | None = None) -> CachePaths:
+def configure_global_cache_env(
+    env: MutableMapping[str, str] | None = None, for_writing: bool = True
+) -> CachePaths:
     """Create the cache folders and point HF/torch libraries at them.
 
     Only variables the user has not set are filled in, so calling it twice, or after the user
@@ -104,7 +113,7 @@ def configure_global_cache_env(env: MutableMapping[str, str] | None = None) -> C
     read these variables at import time.
     """
     env = os.environ if env is None else env
-    paths = CachePaths.from_env(env).ensure()
+    paths = CachePaths.from_env(env).ensure(for_writing)
     env.setdefault("HF_HOME", str(paths.hf_home))
     env.setdefault("TORCH_HOME", str(paths.torch_home))
     env.setdefault("HF_HUB_CACHE", str(paths.hf_hub_cache))
@@ -276,6 +285,8 @@ def _clear_folder(target: str, folder: Path, dry_run: bool) -> ClearedFolder:
             f"cannot clear {exc.filename or folder}: permission denied; "
             + PERMISSION_HINT.format(path=folder)
         ) from None
+    except OSError as exc:  # a read-only mount (a baked image), a failing disk
+        raise UsageError(f"cannot clear {folder}: {exc.strerror or exc}") from None
     return ClearedFolder(target, folder, tuple(e.name for e in entries), size)
 
 

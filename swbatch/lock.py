@@ -108,6 +108,28 @@ def record(paths: CachePaths, entry: dict) -> None:
         os.replace(tmp, lock_path(paths))
 
 
+def size_mismatch(paths: CachePaths, snapshot: Path) -> str | None:
+    """A cheap check before a model is loaded: every locked file of ``snapshot`` is there with
+    its locked size. Hashing a multi-GB model on every run would be too slow; a stat is not, and
+    it catches the common damage (a truncated or half-copied file) with one clear line instead of
+    a loader's error on every job. Returns the first problem, or None (also when unlocked)."""
+    try:
+        rel = os.path.relpath(snapshot.resolve(), paths.root.resolve())
+        entries = read_lock(paths)["models"]
+    except (OSError, UsageError):
+        return None
+    for entry in entries:
+        if entry.get("path") != rel:
+            continue
+        for spec in entry.get("files", []):
+            path = snapshot / spec["name"]
+            size = path.stat().st_size if path.exists() else None
+            if size != spec["size"]:
+                found = "missing" if size is None else f"{size} bytes"
+                return f"{rel}/{spec['name']} is {found}, the lock says {spec['size']} bytes"
+    return None
+
+
 # --- verify -----------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import CachePaths
-from .errors import ModelMissingError, UsageError
+from .errors import ModelMissingError, UsageError, VerifyError
 
 KINDS = ("whisper", "emotion", "diarization")
 SOURCE_TYPES = ("hub", "package", "folder")
@@ -57,20 +57,6 @@ WHISPER_REPOS = {
     "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
     "turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
 }
-#: which cached whisper model is the default when --model is not given: the best one baked
-DEFAULT_PREFERENCE = (
-    "large-v3",
-    "large-v3-turbo",
-    "large-v2",
-    "medium",
-    "medium.en",
-    "small",
-    "small.en",
-    "base",
-    "base.en",
-    "tiny",
-    "tiny.en",
-)
 
 
 # --- manifests --------------------------------------------------------------------------------
@@ -397,6 +383,7 @@ def resolve_model(
             f"{kind} model {name} in {snapshot} is incomplete (no {absent[0]}); "
             + prefetch_hint(want.model_set)
         )
+    _check_lock_sizes(paths, snapshot, name, kind)
     return ResolvedModel(
         name,
         kind,
@@ -405,6 +392,18 @@ def resolve_model(
         snapshot,
         _locked_set(paths, kind, want.repo_id, snapshot.name) or want.model_set,
     )
+
+
+def _check_lock_sizes(paths: CachePaths, snapshot: Path, name: str, kind: str) -> None:
+    """Refuse a snapshot whose files no longer match the lock's sizes (exit 4, one line)."""
+    from .lock import size_mismatch
+
+    problem = size_mismatch(paths, snapshot)
+    if problem:
+        raise VerifyError(
+            f"{kind} model {name} does not match the cache lock: {problem}; "
+            "`swbatch cache --verify` lists every problem, prefetching the set again repairs it"
+        )
 
 
 def _locked_set(paths: CachePaths, kind: str, repo_id: str, revision: str) -> str | None:
@@ -470,10 +469,11 @@ def cached_models(kind: str = "whisper", paths: CachePaths | None = None) -> lis
 
 
 def default_whisper_model(paths: CachePaths | None = None) -> ResolvedModel:
-    """The whisper model to use when none is named: the best one the cache holds.
+    """The whisper model to use when none is named: the one the cache holds.
 
-    An image bakes the model it is meant to run, so "the best cached" is what the builder chose;
-    with nothing cached the error says how to bake the small demo set.
+    An image bakes the model it is meant to run, so with exactly one cached model there is no
+    choice to make. With several, guessing would silently pick a model the user did not mean:
+    the error lists them instead. With none, it says how to bake the small demo set.
     """
     paths = paths or CachePaths.from_env()
     models = cached_models("whisper", paths)
@@ -482,8 +482,13 @@ def default_whisper_model(paths: CachePaths | None = None) -> ResolvedModel:
             f"no whisper model is in the cache folder {paths.whisper_root}; name one with "
             f"--model, or {prefetch_hint('demo')}"
         )
-    rank = {name: i for i, name in enumerate(DEFAULT_PREFERENCE)}
-    return min(models, key=lambda m: (rank.get(m.name, len(rank)), m.name))
+    if len(models) > 1:
+        listed = ", ".join(f"{m.name} ({m.repo_id}@{(m.revision or '')[:12]})" for m in models)
+        raise UsageError(
+            f"the cache holds {len(models)} whisper models, choose one with --model: {listed}"
+        )
+    _check_lock_sizes(paths, models[0].path, models[0].name, "whisper")
+    return models[0]
 
 
 # --- listing (swbatch models) -----------------------------------------------------------------

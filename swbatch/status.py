@@ -13,17 +13,20 @@ Everything lives in ``OUTPUT_DIR/.swbatch/``:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import socket
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .writers import atomic_write
+from .errors import SwbatchError, UsageError
+from .writers import OutputError, atomic_write
 
 STATE_DIR = ".swbatch"
 
@@ -92,7 +95,15 @@ class BatchState:
         self.output_dir = output_dir
         self.dir = output_dir / STATE_DIR
         self.shard = shard
-        (self.dir / "locks").mkdir(parents=True, exist_ok=True)
+        try:
+            (self.dir / "locks").mkdir(parents=True, exist_ok=True)
+            _end_with_newline(self.status_path)
+        except OSError as exc:
+            # Nothing could be recorded or resumed: stop before any job, with one line.
+            raise UsageError(
+                f"cannot write the status record in {self.dir}: {exc.strerror or exc}; "
+                "the output folder must be writable"
+            ) from None
 
     @property
     def status_path(self) -> Path:
@@ -108,16 +119,29 @@ class BatchState:
         record.time = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         record.shard = self.shard
         line = json.dumps(asdict(record), ensure_ascii=False) + "\n"
-        fd = os.open(self.status_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            os.close(fd)
+            fd = os.open(self.status_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            # Without a record the batch cannot report or resume reliably (disk full): stop
+            # with one line; finished outputs stay, and a rerun redoes what is not finished.
+            raise StateError(
+                f"cannot append to {self.status_path}: {exc.strerror or exc}; "
+                "free space or fix permissions, then rerun to resume"
+            ) from None
 
-    def write_summary(self, summary: Summary) -> Path:
-        return atomic_write(
-            self.output_dir, self.summary_name, json.dumps(summary.as_dict(), indent=2) + "\n"
-        )
+    def write_summary(self, summary: Summary) -> Path | None:
+        """Write the summary; on a full disk say so and go on (the status record has it all)."""
+        try:
+            return atomic_write(
+                self.output_dir, self.summary_name, json.dumps(summary.as_dict(), indent=2) + "\n"
+            )
+        except OutputError as exc:
+            print(f"swbatch: warning: no summary written: {exc}", file=sys.stderr)
+            return None
 
     def try_lock(self, job_id: str) -> int | None:
         """Claim a job: a held lock's descriptor, or None when another process holds it.
@@ -125,19 +149,40 @@ class BatchState:
         ``flock`` locks die with their process, so a killed run never blocks the next one.
         """
         name = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32] + ".lock"
-        fd = os.open(self.dir / "locks" / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.dir / "locks" / name, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateError(
+                f"cannot create a job lock in {self.dir / 'locks'}: {exc.strerror or exc}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             return None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{socket.gethostname()} {os.getpid()} {job_id}\n".encode())
+        with contextlib.suppress(OSError):  # who holds it: a courtesy, not worth failing over
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{socket.gethostname()} {os.getpid()} {job_id}\n".encode())
         return fd
 
     @staticmethod
     def unlock(fd: int) -> None:
         """Release a job claimed with :meth:`try_lock`."""
+        os.close(fd)
+
+
+class StateError(SwbatchError):
+    """The state folder cannot be written (disk full, permissions): the batch stops (exit 2)."""
+
+
+def _end_with_newline(path: Path) -> None:
+    """Create the record if absent; end a line torn by a full disk, so the next one is whole."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+    finally:
         os.close(fd)
 
 

@@ -10,6 +10,7 @@ symlinked sub-folder can send a file outside its output folder.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -47,6 +48,7 @@ def atomic_write(root: Path, relative: str, text: str) -> Path:
         # The folder may have been swapped for a symlink since the check: check again.
         contained_path(root, relative)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: outputs get the usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -59,6 +61,14 @@ def atomic_write(root: Path, relative: str, text: str) -> Path:
         if tmp_name is not None:
             _unlink_quietly(tmp_name)
     return target
+
+
+@functools.cache
+def _umask() -> int:
+    """The process umask (read once: setting it to read it is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def remove_stale_temps(root: Path, relative: str) -> None:

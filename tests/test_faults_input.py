@@ -1,0 +1,277 @@
+"""Hostile manifests and awkward audio, through the real CLI.
+
+Manifests: an alias bomb, wrong types, names that escape output_dir (``../``, absolute, a
+symlinked sub-folder), and 10,000 jobs. Audio: silence, noise, 8 kHz telephone speech, stereo with
+one silent channel, a file that changes while it is read, and a one-hour file whose peak memory is
+compared with a five-minute one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SWBATCH, run_cli
+from speech import SENTENCES, speak, word_error_rate
+from test_faults_batch import check_outputs_complete, temp_files
+from test_transcribe import read_status
+
+pytestmark = pytest.mark.skipif(not shutil.which("sox"), reason="sox is not installed")
+
+
+def peak_rss_run(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``swbatch ARGS`` under a small wrapper; returns the result and the CLI process's peak
+    resident memory in MB (getrusage of the wrapper's children: only that one process)."""
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "res = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "sys.stdout.write(res.stdout); sys.stderr.write(res.stderr)\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "sys.stderr.write(f'\\nPEAK_MB {peak:.1f}\\n'); sys.exit(res.returncode)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", wrapper, *SWBATCH, *args], env=env,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    peak = float(res.stderr.rsplit("PEAK_MB", 1)[1])
+    return res, peak
+
+
+def sox(*args: str | Path) -> None:
+    subprocess.run(["sox", *map(str, args)], check=True, capture_output=True)
+
+
+# --- manifests ----------------------------------------------------------------------------------
+
+ALIAS_BOMB = """
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+jobs: *i
+"""
+
+
+def test_yaml_alias_bomb_is_rejected_fast_in_bounded_memory(tmp_path, demo_env):
+    manifest = tmp_path / "bomb.yaml"
+    manifest.write_text(ALIAS_BOMB)  # ~387 million strings if expanded
+    start = time.perf_counter()
+    res, peak = peak_rss_run(["run", str(manifest)], demo_env)
+    elapsed = time.perf_counter() - start
+    assert res.returncode == 2, res.stderr
+    assert "aliases (*name) are not allowed" in res.stderr and "line 3" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert elapsed < 10 and peak < 150, (elapsed, peak)
+    assert not (tmp_path / "out").exists()
+
+
+def test_wrong_types_and_escaping_names_are_all_reported(tmp_path, demo_env):
+    manifest = tmp_path / "jobs.yaml"
+    manifest.write_text(
+        """
+output_dir: results
+defaults: [not, a, mapping]
+jobs:
+  - audio: 5
+  - audio: a.wav
+    diarize: "yes"
+    language: [en]
+    formats: 3
+  - audio: b.wav
+    output: sub/../../../b
+  - audio: c.wav
+    output: /tmp/c
+  - audio: d.wav
+    id: {nested: id}
+  - 42
+"""
+    )
+    res = run_cli(["run", str(manifest)], demo_env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    for needle in ("defaults: must be a mapping", "jobs[0].audio: must be str, got int 5",
+                   "jobs[1].diarize: must be bool, got str 'yes'", "jobs[1].language: must be str",
+                   "jobs[1].formats: must be str or list, got int 3",
+                   "jobs[2].output: 'sub/../../../b' would be written outside output_dir",
+                   "jobs[3].output: '/tmp/c' would be written outside output_dir",
+                   "jobs[4].id: must be str or int", "jobs[5]: must be a mapping"):  # fmt: skip
+        assert needle in res.stderr, needle
+    assert not (tmp_path / "results").exists()
+
+
+def test_symlinked_output_folders_never_lead_outside(tmp_path, speech_files, demo_env):
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    outside.mkdir()
+    wav = next(iter(speech_files.values()))
+    shutil.copy(wav, tmp_path / "a.wav")
+    (project / "results").mkdir(parents=True)
+    (project / "results" / "linked").symlink_to(outside)
+    manifest = project / "jobs.yaml"
+    manifest.write_text("output_dir: results\njobs:\n  - {audio: ../a.wav, output: linked/a}\n")
+    res = run_cli(["run", str(manifest), "--model", "demo"], demo_env)
+    assert res.returncode == 2
+    assert "jobs[0].output: 'linked/a' would be written outside output_dir" in res.stderr
+
+    # a format folder that is a symlink: checked at write time, the job fails, nothing leaks
+    (project / "results" / "linked").unlink()
+    (project / "results" / "transcripts").symlink_to(outside)
+    manifest.write_text("output_dir: results\njobs:\n  - {audio: ../a.wav, output: a}\n")
+    res = run_cli(["run", str(manifest), "--model", "demo"], demo_env)
+    assert res.returncode == 1, res.stderr
+    (record,) = read_status(project / "results")
+    assert record["state"] == "failed" and "resolves outside" in record["reason"]
+    assert list(outside.iterdir()) == []
+    assert not (project / "results" / "whisper_json" / "a.json").exists()
+
+
+def test_ten_thousand_jobs_validate_fast_and_missing_audio_fails_per_job(tmp_path, demo_env):
+    jobs = [f"audio/f{i:05d}.wav" for i in range(10_000)]
+    manifest = tmp_path / "jobs.yaml"
+    manifest.write_text(
+        "output_dir: out\njobs:\n"
+        + "".join(f"  - {{audio: {j}, id: job{i}, language: en}}\n" for i, j in enumerate(jobs))
+        + "  - {audio: x.wav, task: dance}\n"
+    )
+    start = time.perf_counter()
+    res = run_cli(["run", str(manifest), "--model", "demo"], demo_env)
+    validation = time.perf_counter() - start  # the whole CLI process, Python start included
+    assert res.returncode == 2
+    assert "invalid job manifest (1 problem)" in res.stderr and "jobs[10000].task" in res.stderr
+    assert validation < 5, f"10,000 jobs took {validation:.2f} s to validate"
+    print(f"\n10,000-job manifest validated (CLI wall time) in {validation:.2f} s")
+
+    # valid, but the audio files do not exist: validation passes, each job fails on its own
+    manifest.write_text(manifest.read_text().rsplit("  - {audio: x.wav", 1)[0])
+    (tmp_path / "audio").mkdir()
+    speak(tmp_path / "audio" / "f00007.wav", SENTENCES[0])
+    start = time.perf_counter()
+    res = run_cli(["run", str(manifest), "--model", "demo", "--quiet"], demo_env)
+    elapsed = time.perf_counter() - start
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert res.stderr.count(": file not found") == 9_999
+    records = read_status(tmp_path / "out")
+    assert len(records) == 10_000
+    assert [r["id"] for r in records if r["state"] == "done"] == ["job7"]
+    print(f"10,000 jobs (9,999 missing files) ran in {elapsed:.2f} s")
+    assert elapsed < 60
+
+
+# --- audio ---------------------------------------------------------------------------------------
+
+
+def test_silence_noise_telephone_and_one_silent_channel(tmp_path, speech_files, demo_env):
+    text = SENTENCES[0] + " " + SENTENCES[1]
+    voice = speak(tmp_path / "voice.wav", text)  # espeak-ng: 22.05 kHz mono
+    raw = tmp_path / "root" / "raw_audio"
+    raw.mkdir(parents=True)
+    sox("-n", "-r", "16000", "-c", "1", raw / "silence.wav", "trim", "0", "10")
+    sox(
+        "-n", "-r", "16000", "-c", "1", raw / "noise.wav", "synth", "10", "whitenoise", "vol", "0.3"
+    )
+    sox(voice, "-r", "8000", "-e", "u-law", raw / "telephone.wav")
+    sox("-n", "-r", "22050", "-c", "1", tmp_path / "quiet.wav", "trim", "0",
+        str(float(subprocess.check_output(["soxi", "-D", str(voice)]))))  # fmt: skip
+    sox(voice, tmp_path / "quiet.wav", "-M", raw / "stereo.wav")
+    root = raw.parent
+    res = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--vad"], demo_env)
+    assert res.returncode == 0, res.stderr
+    assert check_outputs_complete(root) == {"silence.wav", "noise.wav", "telephone.wav",
+                                            "stereo.wav"}  # fmt: skip
+    docs = {p.name[:-9]: json.loads(p.read_text()) for p in (root / "whisper_json").iterdir()}
+    assert docs["silence"]["duration"] == pytest.approx(10, abs=0.05)
+    assert docs["silence"]["segments"] == []  # no speech: an honest empty transcript
+    assert docs["noise"]["duration"] == pytest.approx(10, abs=0.05)
+    for name in ("telephone", "stereo"):
+        hyp = " ".join(s["text"] for s in docs[name]["segments"])
+        assert word_error_rate([text], [hyp]) <= 0.25, (name, hyp)
+
+
+def test_file_that_changes_while_it_is_read(tmp_path, speech_files, demo_env):
+    sentences = list(speech_files)
+    raw = tmp_path / "root" / "raw_audio"
+    raw.mkdir(parents=True)
+    for i in range(3):
+        shutil.copy(speech_files[sentences[i]], raw / f"steady{i}.wav")
+    full = speech_files[sentences[3]].read_bytes()
+    moving = raw / "moving.wav"
+    moving.write_bytes(full)
+    stop = threading.Event()
+    rng = random.Random(7)
+
+    def rewrite() -> None:
+        """A recorder that keeps rewriting the file: truncated, whole, or garbage, in place."""
+        while not stop.is_set():
+            cut = rng.choice([len(full) // 3, len(full), 100, 0])
+            with open(moving, "r+b") as fh:
+                fh.truncate(cut)
+                fh.seek(0)
+                fh.write(full[:cut] if rng.random() < 0.8 else os.urandom(cut))
+            time.sleep(0.002)
+
+    writer = threading.Thread(target=rewrite, daemon=True)
+    writer.start()
+    try:
+        res = run_cli(["transcribe", "--root", str(raw.parent), "--model", "demo",
+                       "--workers", "1"], demo_env)  # fmt: skip
+    finally:
+        stop.set()
+        writer.join()
+    assert res.returncode in (0, 1), res.stderr
+    assert "Traceback" not in res.stderr
+    done = check_outputs_complete(raw.parent)
+    assert {"steady0.wav", "steady1.wav", "steady2.wav"} <= done
+    (record,) = [r for r in read_status(raw.parent) if r["id"] == "moving.wav"]
+    if record["state"] == "failed":
+        assert "\n" not in record["reason"] and record["reason"]
+        assert "moving.wav" not in done
+    # once the file holds still, a rerun finishes it
+    moving.write_bytes(full)
+    res = run_cli(["transcribe", "--root", str(raw.parent), "--model", "demo"], demo_env)
+    assert res.returncode == 0, res.stderr
+    if record["state"] == "failed":
+        assert check_outputs_complete(raw.parent) == done | {"moving.wav"}
+    assert temp_files(raw.parent) == []
+
+
+def long_file(path: Path, voice: Path, minutes: int, spoken: int) -> Path:
+    """``minutes`` of audio: ``spoken`` one-minute blocks starting with speech, the rest silence."""
+    speech = float(subprocess.check_output(["soxi", "-D", str(voice)]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = voice.parent / "block.wav"
+    sox(voice, "-r", "16000", "-c", "1", block, "pad", "0", f"{60 - speech:.3f}")
+    quiet = voice.parent / "quiet-minute.wav"
+    sox("-n", "-r", "16000", "-c", "1", quiet, "trim", "0", "60")
+    step = minutes // spoken
+    sox(*[block if i % step == 0 else quiet for i in range(minutes)], path)
+    return path
+
+
+def test_one_hour_file_memory_stays_bounded(tmp_path, demo_env):
+    voice = speak(tmp_path / "voice.wav", SENTENCES[2])
+    peaks = {}
+    for minutes, spoken in ((5, 1), (60, 3)):
+        root = tmp_path / f"m{minutes}"
+        long_file(root / "raw_audio" / f"{minutes}min.wav", voice, minutes, spoken)
+        start = time.perf_counter()
+        res, peaks[minutes] = peak_rss_run(["transcribe", "--root", str(root), "--model", "demo",
+                                            "--vad", "--formats", "json", "--workers", "1"],
+                                           demo_env)  # fmt: skip
+        wall = time.perf_counter() - start
+        assert res.returncode == 0, res.stderr
+        doc = json.loads((root / "whisper_json" / f"{minutes}min.wav.json").read_text())
+        assert doc["duration"] == pytest.approx(minutes * 60, abs=0.1)
+        # the last speech block is reached (VAD-merged segments may span the silence between)
+        assert len(doc["segments"]) >= spoken
+        assert doc["segments"][-1]["end"] > 60 * (minutes - minutes // spoken), doc["segments"]
+        print(f"\n{minutes} min file: peak RSS {peaks[minutes]:.0f} MB, {wall:.1f} s wall")
+    assert peaks[60] < 1500, peaks
