@@ -1,6 +1,7 @@
 """Progress for long batches: a bar on a terminal, plain log lines otherwise, nothing with --quiet.
 
-Failures are always printed (to stderr): a quiet batch that failed must still say why.
+Failures are always printed (to stderr): a quiet batch that failed must still say why. Files a
+rerun skips as already done are counted in the summary line, not listed one by one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Progress:
             self.count += 1
             if record.state == "failed":
                 self._write(f"swbatch: FAILED {record.audio}: {record.reason}", force=True)
-            elif self._bar is None and not self.quiet:
+            elif self._bar is None and not self.quiet and record.reason != "already done":
                 speed = record.audio_seconds / record.wall_seconds if record.wall_seconds else 0
                 detail = (
                     f" ({record.audio_seconds:.1f} s audio in {record.wall_seconds:.1f} s, "
@@ -50,6 +51,7 @@ class Progress:
     def _write(self, line: str, force: bool = False) -> None:
         if self.quiet and not force:
             return
+        line = line.replace("\r", "\\r").replace("\n", "\\n")  # one event, one line
         if self._bar is not None:
             self._bar.write(line, file=sys.stderr)
         else:

@@ -7,7 +7,7 @@ Everything lives in ``OUTPUT_DIR/.swbatch/``:
 - ``locks/``: one lock file per job held with ``flock`` while the job runs, so two processes on
   the same folder never do the same job, and a killed process's lock goes with it (the kernel
   releases it), so nothing has to be cleaned up before a rerun;
-- ``summary.json`` (``summary-<shard>.json`` for a shard): counts, audio hours, wall time,
+- ``summary.json`` (``summary-<I>-of-<N>.json`` for shard I/N): counts, audio hours, wall time,
   real-time factor and failures, written at the end and on Ctrl-C.
 """
 
