@@ -21,6 +21,13 @@ SENTENCES = [
     "Our team will review the results and send a summary next week.",
     "He opened the window and listened to the birds in the garden.",
 ]
+#: two espeak-ng voices taking turns: (voice, line), for diarization tests
+DIALOGUE = [
+    ("en-us", "Hello there, this is the first speaker talking about the weather today."),
+    ("en+f4", "And I am the second speaker, answering with a different voice entirely."),
+    ("en-us", "Thank you, that is all from the first speaker for now."),
+    ("en+f4", "Goodbye from the second voice."),
+]
 VOICE = "en"
 RATE = 120
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from speech import have_espeak, speak
+from speech import DIALOGUE, have_espeak, speak
 
 from swbatch.cache import CachePaths
 from swbatch.errors import ModelMissingError, UsageError
@@ -22,12 +22,6 @@ from swbatch.speakers import speaker_at
 
 DEFAULT_REPO = "pyannote/speaker-diarization-community-1"
 GAP = 0.5
-LINES = [
-    ("en-us", "Hello there, this is the first speaker talking about the weather today."),
-    ("en+f4", "And I am the second speaker, answering with a different voice entirely."),
-    ("en-us", "Thank you, that is all from the first speaker for now."),
-    ("en+f4", "Goodbye from the second voice."),
-]
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +33,7 @@ def dialogue(tmp_path_factory) -> tuple[np.ndarray, list[tuple[str, float, float
 
     folder = tmp_path_factory.mktemp("dialogue")
     parts, spans, offset = [], [], 0.0
-    for i, (voice, text) in enumerate(LINES):
+    for i, (voice, text) in enumerate(DIALOGUE):
         samples = decode_audio(str(speak(folder / f"{i}.wav", text, voice=voice, rate=175)))
         spans.append((voice, offset, offset + len(samples) / 16000))
         parts += [samples, np.zeros(int(GAP * 16000), dtype=np.float32)]

@@ -16,16 +16,9 @@ import pysrt
 import pytest
 import webvtt
 from conftest import SWBATCH, cli_env
-from speech import speak
+from speech import DIALOGUE, speak
 
 pytestmark = pytest.mark.torch
-
-LINES = [
-    ("en-us", "Hello there, this is the first speaker talking about the weather today."),
-    ("en+f4", "And I am the second speaker, answering with a different voice entirely."),
-    ("en-us", "Thank you, that is all from the first speaker for now."),
-    ("en+f4", "Goodbye from the second voice."),
-]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +43,7 @@ def enriched_cache(tmp_path_factory, demo_cache: Path, pipeline_folder: Path) ->
 def dialogue_root(folder: Path) -> Path:
     """ROOT/raw_audio/dialogue.wav: two espeak-ng voices taking turns, half a second apart."""
     parts = []
-    for i, (voice, text) in enumerate(LINES):
+    for i, (voice, text) in enumerate(DIALOGUE):
         parts.append(str(speak(folder / "parts" / f"{i}.wav", text, voice=voice, rate=160)))
     raw = folder / "root" / "raw_audio"
     raw.mkdir(parents=True)
