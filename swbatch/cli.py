@@ -14,10 +14,13 @@ import sys
 import traceback
 
 from . import __version__
-from .errors import EXIT_USAGE, SwbatchError, UsageError
+from .errors import SwbatchError, UsageError
 
 #: boolean flags that also take a ``--no-NAME`` form (Fire itself only knows ``--noNAME``)
-NEGATABLE = ("vad", "word_timestamps", "skip_existing", "overwrite", "quiet", "diarize", "emotion")
+NEGATABLE = (
+    "vad", "word_timestamps", "skip_existing", "overwrite", "quiet", "diarize", "emotion",
+    "emotion_dimensional",
+)  # fmt: skip
 
 
 class Cli:
@@ -324,6 +327,28 @@ def _normalise_argv(argv: list[str]) -> tuple[list[str], bool]:
     return out, debug
 
 
+def _check_flags(args: list[str]) -> None:
+    """Refuse unknown ``--flags`` before anything runs.
+
+    Fire calls the command first and complains about arguments it could not use only afterwards,
+    so a typo (``cache --clear whisper --dryrun``) would act with the default instead.
+    """
+    command = next((a for a in args if not a.startswith("-")), None)
+    method = getattr(Cli, command or "", None)
+    if command is None or command.startswith("_") or not callable(method):
+        return  # Fire reports unknown commands itself
+    params = inspect.signature(method).parameters
+    for arg in args:
+        if not arg.startswith("--") or arg == "--":
+            continue
+        name = arg[2:].split("=", 1)[0].replace("-", "_")
+        if name.startswith("no") and name[2:] in params:  # Fire's --noFLAG form
+            name = name[2:]
+        if name not in params or params[name].kind is inspect.Parameter.VAR_POSITIONAL:
+            raise UsageError(f"unknown flag --{name.replace('_', '-')} for `swbatch {command}`; "
+                             f"see `swbatch {command} --help`")  # fmt: skip
+
+
 def _print_help(fire, args: list[str]) -> None:
     """Fire writes help to stderr with an INFO preamble; users expect it on stdout, plain."""
     import contextlib
@@ -347,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(a in ("--help", "-h") for a in args):
             _print_help(fire, args)
         else:
+            _check_flags(args)
             fire.Fire(Cli(), command=args, name="swbatch")
     except SwbatchError as exc:
         if debug:
@@ -360,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("swbatch: interrupted", file=sys.stderr)
         return 130
-    except fire.core.FireExit as exc:
-        return int(exc.code or 0) if exc.code != 2 else EXIT_USAGE
+    except fire.core.FireExit as exc:  # Fire's own usage errors (exit 2) and --help paths
+        return int(exc.code or 0)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     return 0

@@ -160,6 +160,12 @@ def test_refuses_root_that_is_home_or_slash(clean_env, tmp_path):
     _one_line_error(run_cli(["cache", "--clear", "torch", "--dry-run"], env_root), "refusing")
 
 
+def test_flag_typo_is_refused_before_anything_is_deleted(filled, clean_env):
+    res = run_cli(["cache", "--clear", "whisper", "--dryrun"], clean_env)
+    _one_line_error(res, "unknown flag --dryrun", "swbatch cache --help")
+    assert show_json(clean_env)["total"] == TOTAL
+
+
 def test_user_errors_are_one_line_with_exit_2(clean_env, cache_root, tmp_path):
     _one_line_error(run_cli(["cache", "--clear", "bogus"], clean_env), "unknown cache target")
     afile = tmp_path / "afile"
