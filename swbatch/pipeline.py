@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .asr import AsrOptions, LoadedWhisper, load_whisper, transcribe
+from .asr import AsrOptions, LoadedWhisper, load_whisper, resolve_device, transcribe
 from .audio import DecodedAudio, decode
 from .cache import CachePaths, configure_global_cache_env
 from .errors import JobError
@@ -98,12 +98,10 @@ class BatchRunner:
         self.paths = paths or configure_global_cache_env(for_writing=False)
         self.state = BatchState(batch.output_dir, shard=options.shard)
         self.summary = Summary(total=len(batch.jobs), shard=options.shard)
-        self._models: dict[str, LoadedWhisper] = {}
-        self._stages: dict[tuple, object] = {}
+        self._loaded: dict[tuple, object] = {}
         self._load_lock = threading.Lock()
+        self._summary_lock = threading.Lock()
         self._resolved = self._resolve_models()
-        from .asr import resolve_device
-
         self.device = resolve_device(options.device)
         self.workers, self.cpu_threads = default_parallelism(
             self.device, options.workers, options.cpu_threads
@@ -124,25 +122,24 @@ class BatchRunner:
             )
         return resolved
 
-    def _whisper(self, name: str | None) -> LoadedWhisper:
+    def _load_once(self, key: tuple, loader):
+        """A model loaded once per process and shared by the worker threads."""
         with self._load_lock:
-            key = str(name)
-            if key not in self._models:
-                self._models[key] = load_whisper(
-                    self._resolved[name],  # type: ignore[arg-type]
-                    self.device,
-                    self.options.compute_type,
-                    self.cpu_threads,
-                    self.workers,
-                )
-            return self._models[key]
+            if key not in self._loaded:
+                self._loaded[key] = loader()
+            return self._loaded[key]
 
-    def _stage(self, key: tuple, loader):
-        """A diarization/emotion model, loaded once and shared by the workers."""
-        with self._load_lock:
-            if key not in self._stages:
-                self._stages[key] = loader()
-            return self._stages[key]
+    def _whisper(self, name: str | None) -> LoadedWhisper:
+        return self._load_once(
+            ("whisper", name),
+            lambda: load_whisper(
+                self._resolved[name],  # type: ignore[arg-type]
+                self.device,
+                self.options.compute_type,
+                self.cpu_threads,
+                self.workers,
+            ),
+        )
 
     # --- running ------------------------------------------------------------------------------
 
@@ -207,7 +204,7 @@ class BatchRunner:
         self._finish(record, progress)
 
     def _finish(self, record: JobRecord, progress: Progress) -> None:
-        with self._load_lock:
+        with self._summary_lock:
             self.summary.add(record)
         self.state.record(record)
         progress.job_finished(record, self.summary)
@@ -251,12 +248,14 @@ class BatchRunner:
     def _diarizer(self):
         from .diarization import load_diarizer
 
-        return self._stage(("diarization",), lambda: load_diarizer(None, self.device, self.paths))
+        return self._load_once(
+            ("diarization",), lambda: load_diarizer(None, self.device, self.paths)
+        )
 
     def _emotion_model(self, dimensional: bool):
         from .emotion import load_emotion
 
-        return self._stage(
+        return self._load_once(
             ("emotion", dimensional),
             lambda: load_emotion(None, self.device, self.paths, dimensional=dimensional),
         )
