@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -103,3 +104,23 @@ def mounted_tmpfs(path: Path, size: str) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def run_as_nobody(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run ``swbatch ARGS`` as uid 65534, as a user without rights on root's files would.
+
+    Skips (saying why) where that user cannot even import swbatch: not root, no setpriv, or a
+    checkout under a folder private to root, whose virtualenv uid 65534 cannot reach.
+    """
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run as an unprivileged user")
+    probe = subprocess.run([*NOBODY, sys.executable, "-c", "import swbatch.cli, faster_whisper"],
+                           env=env, capture_output=True, text=True, cwd="/")  # fmt: skip
+    if probe.returncode:
+        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+        pytest.skip(f"uid 65534 cannot import swbatch from this checkout: {last}")
+    return subprocess.run([*NOBODY, sys.executable, "-m", "swbatch.cli", *args], env=env,
+                          capture_output=True, text=True, cwd="/", timeout=300)  # fmt: skip

@@ -14,7 +14,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import jsonschema
 import pysrt
 import pytest
 import webvtt
-from conftest import REPO, SWBATCH, mounted_tmpfs, run_cli
+from conftest import REPO, SWBATCH, mounted_tmpfs, run_as_nobody, run_cli
 from test_transcribe import make_root, read_status
 
 SCHEMA = json.loads((REPO / "swbatch" / "schemas" / "transcript.schema.json").read_text())
@@ -179,14 +178,6 @@ def test_disk_full_fails_jobs_cleanly_and_a_rerun_finishes(tmp_path, speech_file
 # --- permissions (as an unprivileged user) -------------------------------------------------------
 
 
-def as_nobody(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
-         "swbatch.cli", *args],
-        env=env, capture_output=True, text=True, cwd="/", timeout=300,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def shared(demo_cache):
     """A world-traversable folder under /tmp holding a copy of the demo cache (pytest's own
@@ -211,7 +202,7 @@ def test_unwritable_output_and_unreadable_input(shared, speech_files, demo_env):
     os.chmod(root / "raw_audio" / "secret.wav", 0o600)  # root's: nobody may read it
 
     # the output folder itself is not writable: one line, exit 2, nothing started
-    res = as_nobody(["transcribe", "--root", str(root), "--model", "demo"], env)
+    res = run_as_nobody(["transcribe", "--root", str(root), "--model", "demo"], env)
     assert res.returncode == 2, res.stderr
     (line,) = res.stderr.strip().splitlines()
     assert "cannot write the status record" in line and "Permission denied" in line
@@ -219,7 +210,7 @@ def test_unwritable_output_and_unreadable_input(shared, speech_files, demo_env):
 
     # writable, but one input is unreadable: that job fails alone
     os.chmod(root, 0o777)
-    res = as_nobody(["transcribe", "--root", str(root), "--model", "demo", "--formats", "json"],
+    res = run_as_nobody(["transcribe", "--root", str(root), "--model", "demo", "--formats", "json"],
                     env)  # fmt: skip
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr
@@ -229,7 +220,7 @@ def test_unwritable_output_and_unreadable_input(shared, speech_files, demo_env):
 
     # an output sub-folder that is not writable: the job fails with the reason, nothing partial
     (root / "transcripts").mkdir(mode=0o755)
-    res = as_nobody(["transcribe", "--root", str(root), "--model", "demo", "--overwrite"], env)
+    res = run_as_nobody(["transcribe", "--root", str(root), "--model", "demo", "--overwrite"], env)
     assert res.returncode == 1
     reasons = {r["id"]: r["reason"] for r in read_status(root)[-2:] if r["state"] == "failed"}
     assert reasons["good.wav"].startswith(f"cannot write {root / 'transcripts'}")
