@@ -7,6 +7,7 @@ everything here goes by time overlap, never by exact boundaries.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,33 +25,56 @@ class SpeakerTurn:
     speaker: str
 
 
-def _overlap(start: float, end: float, turn: SpeakerTurn) -> float:
-    return max(0.0, min(end, turn.end) - max(start, turn.start))
-
-
 def speaker_at(start: float, end: float, turns: Iterable[SpeakerTurn]) -> str | None:
     """The speaker who talks longest within [start, end]; None when no turn overlaps it.
 
     Overlap is summed per speaker, so one speaker with two short turns beats another with one
     slightly longer turn. Ties go to the speaker that comes first in ``turns``.
     """
-    totals: dict[str, float] = defaultdict(float)
-    for turn in turns:
-        share = _overlap(start, end, turn)
-        if share > 0:
-            totals[turn.speaker] += share
-    if not totals:
-        return None
-    return max(totals, key=totals.__getitem__)
+    return speakers_at([(start, end)], list(turns))[0]
 
 
-def _word_speakers(words: list[dict], turns: list[SpeakerTurn], fallback: str | None) -> list:
+def speakers_at(spans: list[tuple[float, float]], turns: list[SpeakerTurn]) -> list[str | None]:
+    """:func:`speaker_at` for many spans in one sweep over spans and turns sorted by start.
+
+    Comparing every word of a 2-hour transcript with every turn took seconds while holding the
+    GIL (stalling the other workers); a sweep over spans sorted by start keeps only the turns
+    that can still overlap. A turn joins the active set once a span ends after it starts, and
+    leaves for good once a span starts after it ends (later spans start later still). Each
+    span's overlaps are summed in the order of ``turns``, so sums and ties are exactly those of
+    the pairwise comparison.
+    """
+    by_start = sorted(range(len(turns)), key=lambda i: turns[i].start)
+    ending: list[tuple[float, int]] = []  # heap of (end, turn index) of the active turns
+    active: set[int] = set()
+    added = 0
+    found: list[str | None] = [None] * len(spans)
+    for k in sorted(range(len(spans)), key=lambda k: spans[k][0]):
+        start, end = spans[k]
+        while added < len(by_start) and turns[by_start[added]].start < end:
+            active.add(by_start[added])
+            heapq.heappush(ending, (turns[by_start[added]].end, by_start[added]))
+            added += 1
+        while ending and ending[0][0] <= start:
+            active.discard(heapq.heappop(ending)[1])
+        totals: dict[str, float] = defaultdict(float)
+        for i in sorted(active):
+            turn = turns[i]
+            share = max(0.0, min(end, turn.end) - max(start, turn.start))
+            if share > 0:
+                totals[turn.speaker] += share
+        if totals:
+            found[k] = max(totals, key=totals.__getitem__)
+    return found
+
+
+def _word_speakers(words: list[dict], found: list[str | None], fallback: str | None) -> list:
     """A speaker for every word; a word in a pause between turns takes its neighbour's speaker.
 
-    Whisper's word times often reach into the gaps between diarization turns; giving such a word
-    no speaker (or the segment's) would split a sentence for nothing.
+    ``found`` is each word's own speaker (None when no turn overlaps it). Whisper's word times
+    often reach into the gaps between diarization turns; giving such a word no speaker (or the
+    segment's) would split a sentence for nothing.
     """
-    found = [speaker_at(w["start"], w["end"], turns) for w in words]
     filled = list(found)
     last = None
     for i, speaker in enumerate(found):
@@ -102,15 +126,19 @@ def assign_speakers(segments: list[dict], turns: list[SpeakerTurn]) -> list[dict
     (``id`` 0, 1, ...). Without word timestamps a segment cannot be split and keeps the majority
     speaker. The input is not modified.
     """
+    segment_speakers = speakers_at([(s["start"], s["end"]) for s in segments], turns)
+    all_words = [w for s in segments for w in s.get("words") or []]
+    word_speakers = iter(speakers_at([(w["start"], w["end"]) for w in all_words], turns))
     out: list[dict] = []
-    for segment in segments:
+    for segment, speaker in zip(segments, segment_speakers, strict=True):
         seg = dict(segment)
-        seg["speaker"] = speaker_at(seg["start"], seg["end"], turns)
+        seg["speaker"] = speaker
         words = seg.get("words") or []
         if not words:
             out.append(seg)
             continue
-        speakers = _word_speakers(words, turns, seg["speaker"])
+        found = [next(word_speakers) for _ in words]
+        speakers = _word_speakers(words, found, speaker)
         seg["words"] = [{**w, "speaker": s} for w, s in zip(words, speakers, strict=True)]
         runs = _runs(seg["words"])
         out.extend(_split(seg, runs) if len(runs) > 1 else [seg])

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import random
+
+import pytest
+from speakers_reference import assign_speakers_pairwise, synthetic_transcript
 
 from swbatch.speakers import SpeakerTurn, assign_speakers, speaker_table, turns_as_dicts
 
@@ -103,3 +107,27 @@ def test_speaker_table_and_turns():
         "speaker": "SPEAKER_00",
     }
     assert speaker_table([]) == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sweep_gives_exactly_the_pairwise_result(seed):
+    """The sweep against the old every-word-with-every-turn loop on random transcripts: same
+    speakers, same splits, same ties (turn counts from none to many, words with and without
+    timestamps, spans in and out of order)."""
+    rng = random.Random(seed)
+    seconds = rng.uniform(5, 300)
+    segments, turns = synthetic_transcript(
+        seconds, words=rng.randint(1, 400), turns=rng.randint(1, 60),
+        speakers=rng.randint(1, 4), seed=seed,
+    )  # fmt: skip
+    if seed % 4 == 0:
+        turns = [SpeakerTurn(t.start, t.end, t.speaker) for t in rng.sample(turns, len(turns))]
+    if seed % 5 == 0:
+        # equal overlaps with two speakers: the tie must go to the speaker of the earlier turn
+        turns += [SpeakerTurn(1.0, 2.0, "TIE_B"), SpeakerTurn(1.0, 2.0, "TIE_A")]
+        segments.insert(0, {"id": 0, "start": 1.0, "end": 2.0, "text": "tie"})
+    if seed % 3 == 0:
+        segments = [{k: v for k, v in s.items() if k != "words"} for s in segments]
+    if seed % 7 == 0:
+        turns = []
+    assert assign_speakers(segments, turns) == assign_speakers_pairwise(segments, turns)
