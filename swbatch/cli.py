@@ -131,7 +131,7 @@ class Cli:
           word_timestamps: add per-word times and probabilities.
           batch_size: >1 uses faster-whisper's batched pipeline (GPU).
           workers: files transcribed at once (default: one per core on CPU, 2 on CUDA).
-          formats: comma list of json,txt,srt,vtt,rttm (default json,txt,srt,vtt).
+          formats: comma list of json,txt,srt,vtt,tsv,rttm (default json,txt,srt,vtt).
           skip_existing: skip jobs whose outputs exist (the default).
           overwrite: redo every job.
           quiet: no progress output (failures are still reported).

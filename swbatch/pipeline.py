@@ -26,7 +26,7 @@ from .errors import JobError
 from .jobs import Batch, Job
 from .progress import Progress
 from .status import BatchState, JobRecord, Summary
-from .writers import RENDERERS, atomic_write, remove_stale_temps
+from .writers import atomic_write, remove_stale_temps, render
 
 SCHEMA_VERSION = "1.0"
 
@@ -309,8 +309,7 @@ class BatchRunner:
             remove_stale_temps(self.batch.output_dir, rel)
         order = sorted(rels, key=lambda fmt: fmt == "json")
         return [
-            str(atomic_write(self.batch.output_dir, rels[fmt], RENDERERS[fmt](doc)))
-            for fmt in order
+            str(atomic_write(self.batch.output_dir, rels[fmt], render(fmt, doc))) for fmt in order
         ]
 
 

@@ -1,5 +1,5 @@
-"""Output formats (json, txt, srt, vtt, rttm) and the one way files are written: atomically, inside
-their output folder.
+"""Output formats (json, txt, srt, vtt, tsv, rttm) and the one way files are written: atomically,
+inside their output folder. Subtitle layout and escaping: :mod:`swbatch.subtitles`.
 
 A reader (or a rerun after a kill) either sees a complete file under its final name or no file at
 all: every write goes to a temporary file in the same folder, is flushed to disk and renamed into
@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import JobError, UsageError
+from .subtitles import NO_LAYOUT, Layout, to_srt, to_vtt
 
-FORMATS = ("json", "txt", "srt", "vtt", "rttm")
+FORMATS = ("json", "txt", "srt", "vtt", "tsv", "rttm")
 DEFAULT_FORMATS = ("json", "txt", "srt", "vtt")
 
 
@@ -90,14 +91,6 @@ def _unlink_quietly(path: str) -> None:
 # --- formats ----------------------------------------------------------------------------------
 
 
-def _timestamp(seconds: float, sep: str) -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
-
-
 def _line_text(segment: dict) -> str:
     speaker = segment.get("speaker")
     return f"[{speaker}] {segment['text']}" if speaker else segment["text"]
@@ -113,22 +106,13 @@ def to_txt(doc: dict) -> str:
     return "".join(_line_text(seg) + "\n" for seg in doc["segments"])
 
 
-def to_srt(doc: dict) -> str:
-    """SubRip: numbered cues, comma before milliseconds."""
-    cues = [
-        f"{n}\n{_timestamp(s['start'], ',')} --> {_timestamp(s['end'], ',')}\n{_line_text(s)}\n"
-        for n, s in enumerate(doc["segments"], start=1)
-    ]
-    return "\n".join(cues)
-
-
-def to_vtt(doc: dict) -> str:
-    """WebVTT; speakers use the standard voice tag ``<v NAME>``."""
-    cues = ["WEBVTT\n"]
+def to_tsv(doc: dict) -> str:
+    """WhisperX's tsv: a ``start\tend\ttext`` header, times in whole milliseconds."""
+    rows = ["start\tend\ttext\n"]
     for seg in doc["segments"]:
-        text = f"<v {seg['speaker']}>{seg['text']}" if seg.get("speaker") else seg["text"]
-        cues.append(f"{_timestamp(seg['start'], '.')} --> {_timestamp(seg['end'], '.')}\n{text}\n")
-    return "\n".join(cues)
+        text = " ".join(_line_text(seg).split())  # no tab or newline can break a row
+        rows.append(f"{round(seg['start'] * 1000)}\t{round(seg['end'] * 1000)}\t{text}\n")
+    return "".join(rows)
 
 
 def to_rttm(doc: dict) -> str:
@@ -144,10 +128,17 @@ def to_rttm(doc: dict) -> str:
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "json": to_json,
     "txt": to_txt,
-    "srt": to_srt,
-    "vtt": to_vtt,
+    "tsv": to_tsv,
     "rttm": to_rttm,
 }
+SUBTITLES: dict[str, Callable[[dict, Layout], str]] = {"srt": to_srt, "vtt": to_vtt}
+
+
+def render(fmt: str, doc: dict, layout: Layout = NO_LAYOUT) -> str:
+    """The text of one output format; SRT and VTT are laid out by ``layout``."""
+    if fmt in SUBTITLES:
+        return SUBTITLES[fmt](doc, layout)
+    return RENDERERS[fmt](doc)
 
 
 def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
