@@ -289,6 +289,8 @@ def _run_and_exit(batch, options) -> None:
     from .pipeline import run_batch
     from .status import STATE_DIR
 
+    for note in batch.notes:
+        print(f"swbatch: note: {note}", file=sys.stderr)
     if not batch.jobs:
         print(f"swbatch: no audio files to transcribe under {batch.output_dir}", file=sys.stderr)
     summary = run_batch(batch, options)
