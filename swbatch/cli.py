@@ -40,6 +40,7 @@ class Cli:
         clear: str | None = None,
         dry_run: bool = False,
         verify: bool = False,
+        against_source: bool = False,
         json: bool = False,
     ) -> None:
         """Show, clear or verify the model cache (root: $SLOWER_WHISPER_CACHE_ROOT).
@@ -49,11 +50,17 @@ class Cli:
           clear: empty one folder: whisper, emotion, diarization, hf, torch, or all.
           dry_run: with --clear, only say what would be deleted and how much.
           verify: re-hash the cached model files against the lock written by prefetch.
+          against_source: with --verify, also check each file against its source (the hub's
+            hash as huggingface_hub recorded it, or the package/folder file it was copied from).
           json: print machine-readable JSON instead of text.
         """
         from . import cache as cache_mod
 
         paths = cache_mod.CachePaths.from_env()
+        if against_source and not verify:
+            raise UsageError(
+                "--against-source goes with --verify: swbatch cache --verify --against-source"
+            )
         if clear is not None:
             if clear is True or not isinstance(clear, str):
                 raise UsageError("--clear needs a target: " + ", ".join(cache_mod.CLEAR_TARGETS))
@@ -76,7 +83,7 @@ class Cli:
         if verify:
             from . import lock
 
-            report = lock.verify_cache(paths)
+            report = lock.verify_cache(paths, against_source=against_source)
             _emit(report.as_dict(), json, lambda _data: report.format())
             if not report.ok:
                 raise SystemExit(report.exit_code)

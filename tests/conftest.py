@@ -49,6 +49,15 @@ def run_cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Comple
     )
 
 
+def flip_a_byte(path: Path, offset: int = 100) -> None:
+    """Damage a file in place, keeping its size (the damage a size check cannot see)."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+
 @pytest.fixture(scope="session")
 def demo_cache(tmp_path_factory) -> Path:
     """A cache root holding the `demo` model set (tiny.en), prefetched once through the CLI."""

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import flip_a_byte, run_cli
 from fakehub import FakeHub, Server
 
 TINY_EN = "Systran/faster-whisper-tiny.en"
@@ -207,3 +207,52 @@ def test_wrong_token_is_refused_without_echoing_it(hub, hub_env, tmp_path):
     assert res.returncode == 2
     (line,) = res.stderr.strip().splitlines()
     assert "gated" in line and "hf_wrong_token_do_not_print" not in res.stdout + res.stderr
+
+
+def test_prefetch_refetches_a_damaged_hub_blob(hub, hub_env, cache_root, tiny_folder, tmp_path):
+    """A damaged LFS file (sha256 ETag) and a damaged git file (blob-id ETag) are fetched again
+    by the next prefetch, and only the hub's content is locked; verify passes only then."""
+    small = b'{"feature_size": 80}\n'  # under the fake hub's LFS size: a git file, sha1 ETag
+    hub.repos[TINY_EN].files["preprocessor_config.json"] = small
+    path = manifest(tmp_path, TINY_EN, hub.repos[TINY_EN].commit)
+    assert run_cli(["prefetch", str(path)], hub_env).returncode == 0
+    snapshot = snapshot_of(cache_root, TINY_EN)
+    flip_a_byte((snapshot / "model.bin").resolve())
+    flip_a_byte((snapshot / "preprocessor_config.json").resolve(), offset=3)
+    # A lock that was re-signed over the damage (what an older prefetch did) passes --verify;
+    # --against-source still sees both files differ from the hub.
+    lock = cache_root / "swbatch.lock.json"
+    data = json.loads(lock.read_text())
+    for f in data["models"][0]["files"]:
+        f["sha256"] = sha256(snapshot / f["name"])
+    lock.write_text(json.dumps(data))
+    assert run_cli(["cache", "--verify"], hub_env).returncode == 0
+    against = run_cli(["cache", "--verify", "--against-source"], hub_env)
+    assert against.returncode == 4, against.stdout
+    assert "SOURCE" in against.stdout and "model.bin" in against.stdout
+    assert "preprocessor_config.json" in against.stdout
+
+    hub.requests.clear()
+    res = run_cli(["prefetch", str(path)], hub_env)
+    assert res.returncode == 0, res.stderr
+    fetched = {r.path.rsplit("/", 1)[1] for r in hub.requests if r.method == "GET"}
+    assert {"model.bin", "preprocessor_config.json"} <= fetched
+    assert sha256(snapshot / "model.bin") == sha256(tiny_folder / "model.bin")
+    assert (snapshot / "preprocessor_config.json").read_bytes() == small
+    locked = {f["name"]: f["sha256"] for f in json.loads(lock.read_text())["models"][0]["files"]}
+    assert locked["model.bin"] == sha256(tiny_folder / "model.bin")
+    assert run_cli(["cache", "--verify", "--against-source"], hub_env).returncode == 0
+
+
+def test_damaged_blob_offline_is_one_line_not_relocked(hub, hub_env, cache_root, tmp_path):
+    """Offline, a damaged file cannot be fetched again: one line, and the lock is not re-signed."""
+    path = manifest(tmp_path, TINY_EN, hub.repos[TINY_EN].commit)
+    assert run_cli(["prefetch", str(path)], hub_env).returncode == 0
+    lock = (cache_root / "swbatch.lock.json").read_text()
+    flip_a_byte((snapshot_of(cache_root, TINY_EN) / "model.bin").resolve())
+    res = run_cli(["prefetch", str(path)], {**hub_env, "HF_HUB_OFFLINE": "1"})
+    assert res.returncode == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert f"cannot download {TINY_EN}" in line and "HF_HUB_OFFLINE" in line
+    assert (cache_root / "swbatch.lock.json").read_text() == lock
+    assert run_cli(["cache", "--verify"], hub_env).returncode == 4
