@@ -28,6 +28,10 @@ FOLDERS = (
     ("Diarization", "diarization_root", "diarization"),
 )
 PERMISSION_HINT = "make it writable, e.g. chmod -R u+w {path}"
+#: what `cache --clear hf` removes from HF_HOME: huggingface_hub's caches (models, Xet chunks,
+#: assets). HF_HOME also holds the user's login (`token`, `stored_tokens`) and settings, which
+#: are not caches, and HF_HOME is often the user's own folder: those are never touched.
+HF_CACHE_FOLDERS = ("hub", "xet", "assets")
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,7 @@ class ClearedFolder:
     path: Path
     entries: tuple[str, ...]
     size: int
+    unlocked: tuple[str, ...] = ()  # lock entries (repo@revision) dropped with the files
 
 
 def _guard_clear(paths: CachePaths, target: str, folder: Path) -> None:
@@ -261,13 +266,23 @@ def clear_target(paths: CachePaths, target: str, dry_run: bool = False) -> list[
     """Empty one cache folder (or all of them), never reaching outside it.
 
     The folder itself stays. Symbolic links inside it are removed as links, never followed, so
-    a link to a folder elsewhere leaves that folder untouched.
+    a link to a folder elsewhere leaves that folder untouched. From HF_HOME only the caches in
+    HF_CACHE_FOLDERS go. The lock entries of the models removed are dropped with them, so
+    ``cache --verify`` afterwards checks what is left instead of failing on what was cleared.
     """
+    from .lock import prune
+
     targets = CLEAR_TARGETS if target == "all" else (target,)
     plan = [(name, paths.folder(name)) for name in targets]
     for name, folder in plan:
         _guard_clear(paths, name, folder)
-    return [_clear_folder(name, folder, dry_run) for name, folder in plan]
+    results = []
+    for name, folder in plan:
+        cleared = _clear_folder(name, folder, dry_run)
+        removed = [folder.resolve() / entry for entry in cleared.entries]
+        unlocked = tuple(prune(paths, removed, dry_run))
+        results.append(ClearedFolder(name, folder, cleared.entries, cleared.size, unlocked))
+    return results
 
 
 def _clear_folder(target: str, folder: Path, dry_run: bool) -> ClearedFolder:
@@ -276,6 +291,8 @@ def _clear_folder(target: str, folder: Path, dry_run: bool) -> ClearedFolder:
         return ClearedFolder(target, folder, (), 0)
     try:
         entries = sorted(real.iterdir())
+        if target == "hf":
+            entries = [e for e in entries if e.name in HF_CACHE_FOLDERS]
         size = sum(folder_size(entry) for entry in entries)
         if not dry_run:
             for entry in entries:
@@ -312,7 +329,10 @@ def format_cleared(results: list[ClearedFolder], dry_run: bool) -> str:
             f"entr{'y' if len(res.entries) == 1 else 'ies'} ({res.path})"
         )
         if dry_run:
-            lines += [f"    {name}" for name in res.entries]
+            lines += [f"    {res.path / name}" for name in res.entries]
+        if res.unlocked:
+            verb_lock = "would drop" if dry_run else "dropped"
+            lines.append(f"    lock: {verb_lock} {', '.join(res.unlocked)}")
     if len(results) > 1:
         lines.append(f"total: {verb} {human_size(sum(r.size for r in results))}")
     return "\n".join(lines)

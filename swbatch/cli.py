@@ -72,6 +72,7 @@ class Cli:
                         "path": str(r.path),
                         "entries": list(r.entries),
                         "size": r.size,
+                        "lock_entries": list(r.unlocked),
                         "dry_run": dry_run,
                     }
                     for r in results

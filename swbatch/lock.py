@@ -102,10 +102,44 @@ def record(paths: CachePaths, entry: dict) -> None:
                 kept.append(old)
         kept.append({**entry, "sets": sets})
         kept.sort(key=lambda e: (e["kind"], e["repo"], e["revision"]))
-        data = {"lock_version": LOCK_VERSION, "models": kept}
-        tmp = lock_path(paths).with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, lock_path(paths))
+        _write_lock(paths, {"lock_version": LOCK_VERSION, "models": kept})
+
+
+def _write_lock(paths: CachePaths, data: dict) -> None:
+    """Replace the lock atomically (the caller holds ``_locked``)."""
+    tmp = lock_path(paths).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, lock_path(paths))
+
+
+def prune(paths: CachePaths, removed: list[Path], dry_run: bool = False) -> list[str]:
+    """Drop the entries whose snapshot lies under a removed path; returns them as repo@revision.
+
+    Called by every ``cache --clear`` (``dry_run``: only say which), so the lock never names
+    files that were deleted on purpose.
+    """
+    if not removed or not lock_path(paths).exists():
+        return []
+    gone = [Path(os.path.abspath(p)) for p in removed]
+    root = paths.root.resolve()
+
+    def cleared(entry: dict) -> bool:
+        snapshot = Path(os.path.abspath(root / entry.get("path", "")))
+        return any(snapshot == g or g in snapshot.parents for g in gone)
+
+    if dry_run:  # a dry run writes nothing, not even the writers' flock file
+        return [_label(e) for e in read_lock(paths)["models"] if cleared(e)]
+    with _locked(paths):
+        data = read_lock(paths)
+        dropped = [e for e in data["models"] if cleared(e)]
+        if dropped:
+            data["models"] = [e for e in data["models"] if not cleared(e)]
+            _write_lock(paths, data)
+    return [_label(e) for e in dropped]
+
+
+def _label(entry: dict) -> str:
+    return f"{entry.get('repo')}@{_short(str(entry.get('revision')))}"
 
 
 def size_mismatch(paths: CachePaths, snapshot: Path) -> str | None:

