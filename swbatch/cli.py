@@ -231,6 +231,23 @@ class Cli:
         if report.exit_code:
             raise SystemExit(report.exit_code)
 
+    def plan(self, target: str, shards: int, json: bool = False) -> None:
+        """Make the shard plan of a batch before its shards start, or show the one it has.
+
+        The plan (OUTPUT/.swbatch/plan-<SHARDS>.json) fixes which shard runs which job; without
+        it the first shard to start makes it. To plan afresh, delete it while no shard runs.
+
+        Args:
+          target: the folder given to `transcribe --root`, or the job manifest given to `run`.
+          shards: the number of shards (the array size).
+          json: print machine-readable JSON instead of text.
+        """
+        from pathlib import Path
+
+        from . import plan as plan_mod
+
+        _emit(plan_mod.plan_report(Path(target), shards), json, plan_mod.format_plan)
+
 
 _BATCH_DEFAULTS = dict(
     model=None, device="auto", compute_type="auto", language=None, task="transcribe",

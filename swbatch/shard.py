@@ -1,15 +1,17 @@
 """Split one batch into COUNT shards, one per scheduler task (Kubernetes Indexed Job, Slurm array,
 AWS Batch array job), each task running the same command over the same shared folder.
 
-Every task computes the whole split on its own from the job list and the audio durations, so no
-coordinator is needed; the split must therefore be deterministic (it depends only on job ids,
-durations rounded to milliseconds, and COUNT).
+The split is computed once per batch and shard count, by the first task to start (or by
+``swbatch plan``), and published as a plan file that every other task reads (:mod:`swbatch.plan`):
+tasks computing it each on their own would diverge as soon as one of them reads a duration
+differently. The split is still deterministic (it depends only on job ids, durations rounded to
+milliseconds, and COUNT), so a plan can be checked and recomputed.
 
 How the split works (bounded-load rendezvous hashing):
 
-1. every job gets a weight: its audio duration, read from the file's header (a WAV's RIFF header
-   in Python, anything else through PyAV's container probe; no decoding); a file whose header
-   says nothing weighs the mean of the others;
+1. every job gets a weight: its audio duration, read from the file's header
+   (:func:`swbatch.plan.job_seconds`, no decoding); a file whose header says nothing weighs the
+   mean of the others;
 2. jobs are visited in the order of a hash of their id, and each job ranks the shards by a hash
    of (job id, shard) -- its own preference list, independent of every other job;
 3. a job goes to the first shard on its list that stays within ``capacity = total/COUNT +
@@ -33,12 +35,10 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 from .errors import UsageError
-from .jobs import Batch, Job
+from .jobs import Batch
 
 #: The shard of a task: ``INDEX/COUNT`` (INDEX from 0), e.g. ``2/8``.
 SHARD_ENV = "SWBATCH_SHARD"
@@ -161,37 +161,6 @@ def resolve_shard(flag: object) -> str | None:
     return str(shard) if shard else None
 
 
-# --- durations ----------------------------------------------------------------------------------
-
-
-def job_seconds(path: Path) -> float | None:
-    """A file's duration from its header alone; None when the header does not say."""
-    from .audio import probe_duration, wav_declared_seconds
-
-    try:
-        wav = wav_declared_seconds(path)
-    except OSError:
-        return None
-    if wav is not None:
-        return wav[1]
-    return probe_duration(path) if path.is_file() else None
-
-
-def probe_durations(jobs: Sequence[Job], threads: int = 8) -> list[float | None]:
-    """Header durations of many files; threads because on network storage each is a round trip."""
-    if len(jobs) < 16:
-        return [job_seconds(job.audio) for job in jobs]
-    with ThreadPoolExecutor(threads, thread_name_prefix="swbatch-probe") as pool:
-        return list(pool.map(job_seconds, [job.audio for job in jobs]))
-
-
-def weights(durations: Sequence[float | None]) -> list[float]:
-    """Durations rounded to milliseconds (so every task agrees on them); unknowns get the mean."""
-    known = [d for d in durations if d is not None and d >= 0]
-    fill = sum(known) / len(known) if known else 1.0
-    return [round(d if d is not None and d >= 0 else fill, 3) for d in durations]
-
-
 # --- the split ----------------------------------------------------------------------------------
 
 
@@ -239,17 +208,21 @@ def _place(key: int, seconds: float, loads: list[float], capacity: float) -> int
     return min(range(len(loads)), key=lambda s: (loads[s], s))
 
 
-def split(batch: Batch, count: int) -> list[int]:
-    """The shard of each job of a batch, probing the audio headers for durations."""
-    jobs = batch.jobs
-    return assign([j.id for j in jobs], weights(probe_durations(jobs)), count)
+def first_choice(job_id: str, count: int) -> int:
+    """The shard a job prefers above all others: where a job the plan does not know goes.
+
+    It depends on the id and the count alone (no durations), so every task agrees on it.
+    """
+    key = _hash(job_id)
+    return max(range(count), key=lambda shard: _score(key, shard))
 
 
 def select(batch: Batch, shard: str | Shard) -> Batch:
-    """The part of ``batch`` that shard ``INDEX/COUNT`` runs (jobs keep their order)."""
+    """The part of ``batch`` that shard ``INDEX/COUNT`` runs (jobs keep their order), under the
+    batch's shard plan (:mod:`swbatch.plan`), which the first shard to get here creates."""
     shard = parse_shard(shard) if isinstance(shard, str) else shard
     if shard.count == 1:
         return batch
-    owners = split(batch, shard.count)
-    jobs = [job for job, owner in zip(batch.jobs, owners, strict=True) if owner == shard.index]
-    return replace(batch, jobs=jobs)
+    from .plan import select as planned
+
+    return planned(batch, shard.index, shard.count)

@@ -4,7 +4,8 @@ Each shard appends to the shared ``.swbatch/status.jsonl`` and writes its own
 ``.swbatch/summary-<INDEX>-of-<COUNT>.json`` (``summary.json`` for an unsharded run), see
 :mod:`swbatch.status`. This module merges them against the batch's job list, so the report says
 what the shards' own summaries cannot: which jobs no shard finished (a killed task leaves no
-summary at all) and which shard owns them, i.e. which array index to rerun.
+summary at all) and which shard owns them under the shard plan (:mod:`swbatch.plan`), i.e. which
+array index to rerun.
 
 A job's state is its last decisive status record (``done`` or ``failed``; ``skipped`` lines only
 say that another attempt or process had it): a job that failed and was then redone is done.
@@ -228,12 +229,15 @@ def _shard_table(count: int | None, summaries: dict[str, tuple[str, dict]]) -> d
 
 
 def _owners(batch: Batch | None, count: int | None) -> list[str] | None:
-    """Which shard owns each job (the split the shards computed), to name the index to rerun."""
+    """Which shard owns each job, to name the index to rerun: from the plan the shards ran by
+    (``.swbatch/plan-<COUNT>.json``); a batch sharded before plans existed has none, so its
+    split is recomputed here (without writing a plan: the report changes nothing)."""
     if batch is None or not count or count == 1:
         return None
-    from .shard import split
+    from .plan import make_plan, read_plan
 
-    return [f"{owner}/{count}" for owner in split(batch, count)]
+    plan = read_plan(batch.output_dir, count) or make_plan(batch, count)
+    return [f"{owner}/{count}" for owner in plan.owners(batch)]
 
 
 def _shard_order(row: ShardReport) -> tuple:

@@ -1,5 +1,6 @@
-"""Sharded batches: the split (bound, stability, scheduler environments) and N real `swbatch`
-processes over one folder, one of them killed and rerun, merged by `swbatch summary`."""
+"""Sharded batches: the split (bound, stability, scheduler environments), the shard plan every
+shard reads, and N real `swbatch` processes over one folder (one of them killed and rerun, one
+seeing a file other than the others saw), merged by `swbatch summary`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from conftest import REPO, SWBATCH, run_cli
 
 from swbatch.errors import UsageError
 from swbatch.jobs import JobSettings, discover
-from swbatch.shard import assign, job_seconds, parse_shard, shard_from_env, split, weights
+from swbatch.plan import ensure_plan, job_seconds, plan_path, read_plan, weights
+from swbatch.shard import assign, first_choice, parse_shard, select, shard_from_env
 from swbatch.status import read_status
 
 SBATCH = REPO / "deploy" / "slurm" / "swbatch-array.sbatch"
@@ -262,9 +264,11 @@ def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
 
 
 def owners_of(root: Path, count: int) -> dict[str, str]:
-    """The split every shard computes, recomputed here: {job id: "INDEX/COUNT"}."""
+    """Who runs what, from the plan the shards published: {job id: "INDEX/COUNT"}."""
     batch = discover(root, JobSettings())
-    return {j.id: f"{o}/{count}" for j, o in zip(batch.jobs, split(batch, count), strict=True)}
+    plan = read_plan(root, count)
+    assert plan is not None, f"no shard plan in {plan_path(root, count)}"
+    return {j.id: f"{plan.owner(j.id)}/{count}" for j in batch.jobs}
 
 
 def summary_json(root: Path, env: dict[str, str]) -> tuple[int, dict]:
@@ -318,7 +322,12 @@ def test_killed_shard_rerun_finishes_only_its_own_jobs(tmp_path, speech_files, d
     seconds = make_corpus(root, speech_files, 21)
     broken = root / "raw_audio" / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + os.urandom(2000))
+    res = run_cli(["plan", str(root), "--shards", str(count), "--json"], demo_env)
+    assert res.returncode == 0, res.stderr
+    planned = json.loads(res.stdout)
+    assert planned["created_now"] and planned["jobs"] == 22 and planned["unplanned_jobs"] == []
     owners = owners_of(root, count)
+    assert Counter(owners.values()) == {r["shard"]: r["jobs"] for r in planned["per_shard"]}
     mine = Counter(o for rel, o in owners.items() if rel != "broken.wav")
     victim = max((s for s in mine if s != owners["broken.wav"]), key=mine.__getitem__)
     assert mine[victim] >= 3, "the killed shard needs a few jobs for the kill to land mid-way"
@@ -373,3 +382,108 @@ def test_killed_shard_rerun_finishes_only_its_own_jobs(tmp_path, speech_files, d
     assert rc == 1, "broken.wav still failed"
     assert (report["done"], report["failed"], report["missing"]) == (21, 1, 0)
     assert report["audio_hours"] == pytest.approx(sum(seconds.values()) / 3600, rel=0.02)
+
+
+# --- the shard plan ------------------------------------------------------------------------------
+
+
+def test_shards_starting_together_publish_one_plan(tmp_path, speech_files, clean_env):
+    """Four `swbatch plan` processes at once: exactly one plan is made, all four print it."""
+    root = tmp_path / "corpus"
+    make_corpus(root, speech_files, 40)
+    cmd = [*SWBATCH, "plan", str(root), "--shards", "4", "--json"]
+    procs = [start(cmd, clean_env) for _ in range(4)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    assert sum(r["created_now"] for r in results) == 1
+    assert len({json.dumps(r["per_shard"]) for r in results}) == 1
+    assert sum(row["jobs"] for row in results[0]["per_shard"]) == 40
+    assert sorted(p.name for p in (root / ".swbatch").iterdir()) == ["plan-4.json"]
+    text = run_cli(["plan", str(root), "--shards", "4"], clean_env)
+    assert text.returncode == 0 and text.stdout.startswith(f"shard plan {root}/.swbatch/plan-4")
+    assert "40 jobs, 4 shards" in text.stdout
+
+
+def test_files_added_after_the_plan_move_no_planned_job(tmp_path, speech_files):
+    """Planned jobs keep their shard; new ones go to one shard each, the same from every shard."""
+    root = tmp_path / "corpus"
+    make_corpus(root, speech_files, 12)
+    plan, created = ensure_plan(discover(root, JobSettings()), 3)
+    assert created and len(plan.shards) == 12
+    saved = plan_path(root, 3).read_bytes()
+    wavs = list(speech_files.values())
+    for i in range(8):
+        concat_wav(root / "raw_audio" / "late" / f"new{i}.wav", wavs[i % len(wavs) :][:2])
+    batch = discover(root, JobSettings())
+    parts = {i: [job.id for job in select(batch, f"{i}/3").jobs] for i in range(3)}
+    owner = {job_id: i for i, ids in parts.items() for job_id in ids}
+    assert sum(map(len, parts.values())) == len(owner) == 20, "each job in exactly one shard"
+    assert {job_id: owner[job_id] for job_id in plan.shards} == plan.shards
+    late = [job.id for job in batch.jobs if job.id.startswith("late/")]
+    assert [owner[j] for j in late] == [first_choice(j, 3) for j in late]
+    assert len({owner[j] for j in late}) > 1, "late files spread over the shards"
+    assert plan_path(root, 3).read_bytes() == saved, "the plan itself never changes"
+
+
+def test_a_file_replaced_between_shard_starts_is_still_done_once(tmp_path, speech_files, demo_env):
+    """One shard reads another duration for a file than the first shard did (here the file is
+    replaced between their starts; a transient probe error on one node does the same): on its
+    own it would compute another split. With the plan, every file is still done exactly once."""
+    count = 3
+    root = tmp_path / "corpus"
+    seconds = make_corpus(root, speech_files, 12)
+    ids = sorted(seconds)
+    longer = concat_wav(tmp_path / "longer.wav", list(speech_files.values()) * 2)
+    with wave.open(str(longer)) as w:
+        longer_seconds = w.getnframes() / w.getframerate()
+
+    def split_if(rel: str, sec: float) -> list[int]:
+        return assign(ids, [round(sec if i == rel else seconds[i], 3) for i in ids], count)
+
+    changed = next(r for r in ids if split_if(r, seconds[r]) != split_if(r, longer_seconds))
+
+    launches = shard_commands(root, demo_env, count)
+    first = start(*launches[0])
+    plan_file = plan_path(root, count)
+    deadline = time.time() + 120
+    while not plan_file.exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert plan_file.exists(), first.communicate()[1]
+    replacement = tmp_path / "replacement.wav"
+    replacement.write_bytes(longer.read_bytes())
+    os.replace(replacement, root / "raw_audio" / changed)
+    later = [start(*launch) for launch in launches[1:]]
+    for proc in [first, *later]:
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+
+    plan = read_plan(root, count)
+    assert plan.seconds[changed] == round(seconds[changed], 3), "planned with the first take"
+    probed_now = weights([job_seconds(root / "raw_audio" / rel) for rel in ids])
+    assert assign(ids, probed_now, count) != [plan.shards[rel] for rel in ids], (
+        "the later shards' own probes give another split"
+    )
+    records = read_status(root)
+    done = Counter(r["id"] for r in records if r["state"] == "done")
+    assert set(done) == set(ids) and set(done.values()) == {1}, "every file exactly once"
+    owners = owners_of(root, count)
+    assert all(r["shard"] == owners[r["id"]] for r in records), "each shard ran the plan's jobs"
+    rc, report = summary_json(root, demo_env)
+    assert rc == 0 and (report["done"], report["missing"]) == (12, 0)
+
+
+def test_a_damaged_plan_stops_the_shard_with_one_line(tmp_path, speech_files, clean_env):
+    concat_wav(tmp_path / "raw_audio" / "a.wav", list(speech_files.values())[:1])
+    plan = plan_path(tmp_path, 2)
+    plan.parent.mkdir()
+    plan.write_text('{"version": 1, "shards": 2, "jobs": {"a.wav": {"sha')
+    res = run_cli(["transcribe", "--root", str(tmp_path), "--shard", "1/2"], clean_env)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot read the shard plan" in lines[0], res.stderr
+    assert "delete it to plan afresh" in lines[0]
+    assert plan.read_text().endswith('"sha'), "the damaged plan is left for the user to see"
+    assert not (tmp_path / "whisper_json").exists(), "nothing ran"
