@@ -1,7 +1,8 @@
 """deploy/: the Kubernetes manifests against the Kubernetes API schema (offline, through
 kubernetes-validate's bundled OpenAPI schemas, strict: unknown fields are errors), the rules the
 API server adds on top of the schema, and the Slurm array script (shellcheck, and its guards).
-The Slurm script itself runs a real shard in tests/test_shard.py."""
+The Slurm script itself runs a real shard in tests/test_shard.py, and on a real Slurm cluster in
+tests/test_slurm.py."""
 
 from __future__ import annotations
 
