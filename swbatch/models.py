@@ -276,6 +276,8 @@ class _Wanted:
     revision: str | None = None
     model_set: str | None = None  # the set to suggest when it is missing
     sets: list[str] = field(default_factory=list)
+    #: named by its model set: the set's revision is a pin, and no other revision will do
+    pinned: bool = False
 
 
 def _all_sets() -> list[ModelSet]:
@@ -305,7 +307,7 @@ def _wanted(name: str, kind: str) -> _Wanted:
         if spec is None:
             held = ", ".join(f"{m.kind} {m.name}" for m in by_name[name].models)
             raise UsageError(f"model set {name!r} has no {kind} model (it holds: {held})")
-        return _Wanted(spec.repo, spec.source.revision, name)
+        return _Wanted(spec.repo, spec.source.revision, name, pinned=True)
     if kind == "whisper" and name in WHISPER_REPOS:
         repo_id = WHISPER_REPOS[name]
     elif REPO_RE.fullmatch(name):
@@ -323,8 +325,11 @@ def _wanted(name: str, kind: str) -> _Wanted:
     return _Wanted(repo_id, spec.source.revision, _set_of(sets, spec))
 
 
-def _lookup(repo_id: str, revision: str | None, folder: Path, kind: str) -> Path | None:
-    """huggingface_hub's offline lookup: the pinned revision if cached, else what ``main`` is.
+def _lookup(
+    repo_id: str, revision: str | None, folder: Path, kind: str, pinned: bool = False
+) -> Path | None:
+    """huggingface_hub's offline lookup of ``revision``; unless it is ``pinned``, what ``main``
+    is when that revision is not cached (a repo named without a set: any baked one will do).
 
     Only the kind's required files are asked for: a prefetch takes a subset of a repo's files,
     and huggingface_hub's completeness check would otherwise count the README as missing.
@@ -334,7 +339,7 @@ def _lookup(repo_id: str, revision: str | None, folder: Path, kind: str) -> Path
 
     if not folder.is_dir():
         return None
-    for rev in dict.fromkeys((revision, None)):
+    for rev in (revision,) if pinned else dict.fromkeys((revision, None)):
         try:
             return Path(
                 snapshot_download(
@@ -353,6 +358,20 @@ def _lookup(repo_id: str, revision: str | None, folder: Path, kind: str) -> Path
 def _missing(name: str, kind: str, repo_id: str, folder: Path, set_name: str | None) -> str:
     shown = name if name == repo_id else f"{name} ({repo_id})"
     return f"{kind} model {shown} is not in the cache folder {folder}; {prefetch_hint(set_name)}"
+
+
+def _pin_missing(name: str, kind: str, want: _Wanted, folder: Path) -> str:
+    """The pinned revision is not cached: say so, and which revisions the cache does hold."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    snapshots = folder / repo_folder_name(repo_id=want.repo_id, repo_type="model") / "snapshots"
+    held = sorted(p.name for p in snapshots.glob("*")) if snapshots.is_dir() else []
+    holds = f" (it holds {', '.join(_short_rev(r) for r in held)})" if held else ""
+    return (
+        f"{kind} model {name} ({want.repo_id}) at the revision the set pins, "
+        f"{_short_rev(want.revision or '')}, is not in the cache folder {folder}{holds}; "
+        + prefetch_hint(want.model_set)
+    )
 
 
 def resolve_model(
@@ -374,7 +393,9 @@ def resolve_model(
     paths = paths or CachePaths.from_env()
     folder = paths.folder_of_kind(kind)
     want = _wanted(name, kind)
-    snapshot = _lookup(want.repo_id, want.revision, folder, kind)
+    snapshot = _lookup(want.repo_id, want.revision, folder, kind, want.pinned)
+    if snapshot is None and want.pinned and COMMIT_RE.fullmatch(want.revision or ""):
+        raise ModelMissingError(_pin_missing(name, kind, want, folder))
     if snapshot is None:
         raise ModelMissingError(_missing(name, kind, want.repo_id, folder, want.model_set))
     absent = [f for f in REQUIRED_FILES[kind] if not (snapshot / f).exists()]
@@ -495,10 +516,10 @@ def default_whisper_model(paths: CachePaths | None = None) -> ResolvedModel:
 
 
 def _present(spec: ModelSpec, paths: CachePaths) -> str | None:
-    """The cached revision of a set entry (its pinned one, else what main is), or None."""
+    """The cached revision of a set entry (exactly the one it pins), or None."""
     try:
         snapshot = _lookup(
-            spec.repo, spec.source.revision, paths.folder_of_kind(spec.kind), spec.kind
+            spec.repo, spec.source.revision, paths.folder_of_kind(spec.kind), spec.kind, True
         )
     except UsageError:
         return None

