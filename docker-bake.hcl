@@ -1,4 +1,4 @@
-# swbatch images: variants (cpu, gpu) x model sets (manifests/models/<set>.yaml).
+# swbatch images: variants (cpu, gpu) x model sets (swbatch/model_sets/<set>.yaml).
 #
 #   docker buildx bake                         # the default group: demo + large-v3, cpu and gpu
 #   docker buildx bake large-v3-gpu            # one image

@@ -12,7 +12,7 @@ if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[
   exit 1
 fi
 rm -f "$log"
-.venv/bin/swbatch prefetch manifests/models/demo.yaml
+.venv/bin/swbatch prefetch demo
 HF_HUB_OFFLINE=1 .venv/bin/swbatch transcribe --root example --model demo
 echo "--- example/transcripts/welcome.flac.txt"
 cat example/transcripts/welcome.flac.txt

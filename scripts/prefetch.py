@@ -2,7 +2,7 @@
 """Bake model sets into the cache during a Docker build: ``swbatch prefetch`` under another name.
 
     RUN --mount=type=secret,id=hf_token \\
-        python scripts/prefetch.py manifests/models/full.yaml --token-file /run/secrets/hf_token
+        python scripts/prefetch.py full --token-file /run/secrets/hf_token
 
 Same arguments, output and exit codes as ``swbatch prefetch`` (0 done, 2 a bad manifest or a
 failed download); the cache root is ``$SLOWER_WHISPER_CACHE_ROOT``. A token file keeps the token

@@ -1,7 +1,7 @@
 """Model specs, model-set manifests and offline resolution of a model name to a cache folder.
 
-A *model set* (``manifests/models/<set>.yaml``, shipped inside the package as
-``swbatch/model_sets``) says which models an image bakes. ``swbatch prefetch`` puts them into the
+A *model set* (``swbatch/model_sets/<set>.yaml``, package data: in the wheel and every image)
+says which models an image bakes. ``swbatch prefetch`` puts them into the
 cache; at run time :func:`resolve_model` turns a name into a folder of that cache *without ever
 touching the network*: a model that is not there is a :class:`ModelMissingError` naming the model,
 the folder searched and the prefetch command that would bake it ("no surprise download").
@@ -230,7 +230,7 @@ def available_sets() -> dict[str, Path]:
 
 
 def find_model_set(name_or_path: str | Path) -> ModelSet:
-    """A set by name (``demo``) or by manifest path (``manifests/models/demo.yaml``)."""
+    """A set by name (``demo``) or by manifest path (``my-set.yaml``)."""
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") or path.exists():
         return load_model_set(path)
@@ -244,13 +244,13 @@ def find_model_set(name_or_path: str | Path) -> ModelSet:
 
 
 def prefetch_hint(set_name: str | None) -> str:
-    """The command that would bake a set (the repo-relative path the Docker build uses)."""
+    """The command that would bake a set: by name, so it works in any install (wheel, image)."""
     if set_name is None:
         return (
             "no shipped model set holds it: list it in a manifest and run "
             "`swbatch prefetch MANIFEST.yaml`"
         )
-    return f"fetch it with `swbatch prefetch manifests/models/{set_name}.yaml`"
+    return f"fetch it with `swbatch prefetch {set_name}`"
 
 
 # --- resolution -------------------------------------------------------------------------------
@@ -571,7 +571,7 @@ def format_models_report(report: dict) -> str:
     """A block per set: its status, then one line per model with licence and gating."""
     lines = [f"model sets (cache root {report['cache_root']}):"]
     for s in report["sets"]:
-        mark = "present" if s["present"] else "not in cache"
+        mark = "present" if s["present"] else f"not in cache: swbatch prefetch {s['name']}"
         lines.append(f"  {s['name']:<16}[{mark}]  {s['description']}")
         for m in s["models"]:
             flags = [m["license"]]
@@ -583,5 +583,5 @@ def format_models_report(report: dict) -> str:
             lines.append(
                 f"      {m['kind']:<12}{m['name']:<16}{m['repo']}  ({', '.join(flags)})  {where}"
             )
-    lines.append("bake a set: swbatch prefetch manifests/models/SET.yaml")
+    lines.append("bake a set: swbatch prefetch SET")
     return "\n".join(lines)

@@ -281,7 +281,7 @@ def prefetch(
     not surface after the first one spent an hour downloading.
     """
     if not manifests:
-        raise UsageError("name at least one model set: swbatch prefetch manifests/models/demo.yaml")
+        raise UsageError("name at least one model set: swbatch prefetch demo")
     sets = [find_model_set(m) for m in manifests]
     token = read_token(token_file)
     if paths is None:

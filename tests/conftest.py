@@ -62,7 +62,7 @@ def flip_a_byte(path: Path, offset: int = 100) -> None:
 def demo_cache(tmp_path_factory) -> Path:
     """A cache root holding the `demo` model set (tiny.en), prefetched once through the CLI."""
     root = tmp_path_factory.mktemp("demo-cache")
-    res = run_cli(["prefetch", str(REPO / "manifests" / "models" / "demo.yaml")], cli_env(root))
+    res = run_cli(["prefetch", "demo"], cli_env(root))
     assert res.returncode == 0, res.stderr
     return root
 

@@ -99,7 +99,7 @@ def test_ci_caches_models_keyed_on_the_manifests():
     ci = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())
     steps = [s for job in ci["jobs"].values() for s in job["steps"]]
     caches = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
-    assert caches and "hashFiles('manifests/models/**')" in caches[0]["with"]["key"]
+    assert caches and "hashFiles('swbatch/model_sets/**')" in caches[0]["with"]["key"]
 
 
 # --- bake file: a small resolver over python-hcl2's parse -----------------------------------------
@@ -203,7 +203,7 @@ def bake() -> tuple[dict, dict]:
 def _model_sets() -> dict[str, dict]:
     return {
         p.stem: yaml.safe_load(p.read_text())
-        for p in sorted((REPO / "manifests" / "models").glob("*.yaml"))
+        for p in sorted((REPO / "swbatch" / "model_sets").glob("*.yaml"))
     }
 
 

