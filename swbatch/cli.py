@@ -12,6 +12,7 @@ import json as jsonlib
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from . import __version__
 from .errors import SwbatchError, UsageError
@@ -121,11 +122,13 @@ class Cli:
         emotion: bool = False,
         emotion_dimensional: bool = False,
         shard: str | None = None,
+        output: str | None = None,
     ) -> None:
         """Run the jobs of a YAML job manifest (see README: "Job manifests").
 
         A job's own fields win over the manifest's `defaults`, which win over these flags.
-        Paths in the manifest resolve against its folder; outputs land under its output_dir.
+        Paths in the manifest resolve against its folder; outputs land under its output_dir
+        (or --output).
 
         Args:
           manifest: the job manifest (YAML).
@@ -150,14 +153,16 @@ class Cli:
           emotion: categorical speech emotion per segment (needs the emotion extra).
           emotion_dimensional: valence/arousal/dominance per segment (non-commercial model).
           shard: INDEX/COUNT (from 0): run one shard only; default: the scheduler's array index.
+          output: folder for outputs, status record, summary and job claims (shards share one);
+            nothing is written beside the input, which may then be read-only.
         """
-        flags = {k: v for k, v in locals().items() if k not in ("self", "manifest")}
+        flags = {k: v for k, v in locals().items() if k not in ("self", "manifest", "output")}
         from pathlib import Path
 
         from .jobs import load_manifest
 
         settings, options = _batch_flags(flags)
-        _run_and_exit(load_manifest(Path(manifest), settings), options)
+        _run_and_exit(load_manifest(Path(manifest), settings, _output_dir(output)), options)
 
     def transcribe(self, root: str, **flags) -> None:
         """Transcribe every audio file under ROOT/raw_audio (recursive)."""
@@ -165,8 +170,9 @@ class Cli:
 
         from .jobs import discover
 
+        output = _output_dir(flags.pop("output", None))
         settings, options = _batch_flags(flags)
-        _run_and_exit(discover(Path(root), settings), options)
+        _run_and_exit(discover(Path(root), settings, output), options)
 
     # `transcribe` takes exactly the flags of `run`: share one signature and one flag list so
     # `--help` shows them all and the two commands cannot drift apart.
@@ -179,8 +185,9 @@ class Cli:
     transcribe.__doc__ = (
         "Transcribe every audio file under ROOT/raw_audio (recursive).\n\n"
         "        Outputs: ROOT/whisper_json/<path>.json, ROOT/transcripts/<path>.{txt,srt,vtt};\n"
-        "        the status record and summary go to ROOT/.swbatch/. Finished files are\n"
-        "        skipped on a rerun.\n"
+        "        the status record and summary go to ROOT/.swbatch/ (with --output DIR: all\n"
+        "        of it under DIR instead, ROOT stays untouched). Finished files are skipped on\n"
+        "        a rerun.\n"
         + run.__doc__.split("Args:")[1]
         .join(["\n        Args:", ""])
         .replace("manifest: the job manifest (YAML).", "root: the folder holding raw_audio/.")
@@ -190,7 +197,7 @@ class Cli:
         """Download model sets into the cache (hub layout) and record them in the lock.
 
         Args:
-          manifests: model-set files (manifests/models/demo.yaml) or set names (demo).
+          manifests: model-set names (demo) or manifest files (my-set.yaml).
           token_file: a file holding the hub token for gated models (else $HF_TOKEN).
           json: print the lock entries written as JSON.
         """
@@ -211,7 +218,7 @@ class Cli:
         report = models_mod.models_report()
         _emit(report, json, models_mod.format_models_report)
 
-    def summary(self, target: str, json: bool = False) -> None:
+    def summary(self, target: str, output: str | None = None, json: bool = False) -> None:
         """One report for a batch run as shards (or not): merges every shard's record.
 
         Jobs done / failed (with reasons) / missing against the batch's job list, audio hours,
@@ -220,13 +227,14 @@ class Cli:
 
         Args:
           target: the folder given to `transcribe --root`, or the job manifest given to `run`.
+          output: the --output folder the batch ran with, if any.
           json: print machine-readable JSON instead of text.
         """
         from pathlib import Path
 
         from . import summary as summary_mod
 
-        report = summary_mod.merge(Path(target))
+        report = summary_mod.merge(Path(target), _output_dir(output))
         _emit(report.as_dict(), json, summary_mod.format_report)
         if report.exit_code:
             raise SystemExit(report.exit_code)
@@ -255,6 +263,15 @@ _BATCH_DEFAULTS = dict(
     skip_existing=True, overwrite=False, quiet=False, diarize=False, num_speakers=None,
     min_speakers=None, max_speakers=None, emotion=False, emotion_dimensional=False, shard=None,
 )  # fmt: skip
+
+
+def _output_dir(flag: object) -> Path | None:
+    """The ``--output`` folder as an absolute path (None: the default place)."""
+    if flag is None:
+        return None
+    if flag is True or flag is False or flag == "":
+        raise UsageError("--output needs a folder: --output DIR")
+    return Path(str(flag)).expanduser().absolute()
 
 
 def _batch_flags(flags: dict):
@@ -317,7 +334,7 @@ def _run_and_exit(batch, options) -> None:
     for note in batch.notes:
         print(f"swbatch: note: {note}", file=sys.stderr)
     if not batch.jobs:
-        print(f"swbatch: no audio files to transcribe under {batch.output_dir}", file=sys.stderr)
+        print("swbatch: no audio files to transcribe", file=sys.stderr)
     summary = run_batch(batch, options)
     if not options.quiet:
         data = summary.as_dict()

@@ -59,7 +59,7 @@ class Batch:
 # --- --root discovery ---------------------------------------------------------------------------
 
 
-def discover(root: Path, settings: JobSettings) -> Batch:
+def discover(root: Path, settings: JobSettings, output_dir: Path | None = None) -> Batch:
     """Every audio file under ``root/raw_audio`` (recursive), outputs kept in the same sub-folders.
 
     The output name keeps the file's extension (``a.wav`` -> ``a.wav.json``) so ``a.wav`` and
@@ -67,6 +67,8 @@ def discover(root: Path, settings: JobSettings) -> Batch:
     Symlinked folders are followed (archives are often assembled from links), each real folder
     and each real file once: a link back to a folder above it (a loop) or to a folder already
     walked is left out with a note, and a file reached twice keeps its path without links.
+    Outputs go under ``root`` unless ``output_dir`` (``--output``) is given: then nothing is
+    written under ``root``, so it can be a read-only mount.
     """
     audio_root = root / "raw_audio"
     if not audio_root.is_dir():
@@ -75,7 +77,11 @@ def discover(root: Path, settings: JobSettings) -> Batch:
     walk.visit(audio_root, ancestors=())
     jobs = [Job(id=rel, audio=audio_root / rel, output=rel, settings=settings)
             for rel in walk.files()]  # fmt: skip
-    return Batch(output_dir=root, jobs=sorted(jobs, key=lambda j: j.id), notes=tuple(walk.notes))
+    return Batch(
+        output_dir=output_dir or root,
+        jobs=sorted(jobs, key=lambda j: j.id),
+        notes=tuple(walk.notes),
+    )
 
 
 class _Walk:
@@ -198,8 +204,12 @@ class _Problems:
             raise UsageError(f"invalid job manifest ({count}):\n  " + "\n  ".join(shown + tail))
 
 
-def load_manifest(path: Path, cli_settings: JobSettings) -> Batch:
-    """Read and validate a job manifest; relative paths resolve against its folder."""
+def load_manifest(path: Path, cli_settings: JobSettings, output_dir: Path | None = None) -> Batch:
+    """Read and validate a job manifest; relative paths resolve against its folder.
+
+    ``output_dir`` (``--output``) replaces the manifest's own ``output_dir``, so the manifest and
+    its audio can sit on a read-only mount.
+    """
     data = _read_yaml(path)
     problems = _Problems(path)
     if not isinstance(data, dict):
@@ -207,7 +217,7 @@ def load_manifest(path: Path, cli_settings: JobSettings) -> Batch:
     for key in sorted(set(data) - MANIFEST_KEYS):
         problems.add(key, f"unknown key (allowed: {', '.join(sorted(MANIFEST_KEYS))})")
     base = path.parent.resolve()
-    output_dir = base / str(data.get("output_dir") or "out")
+    output_dir = output_dir or base / str(data.get("output_dir") or "out")
     defaults = _settings(data.get("defaults") or {}, cli_settings, "defaults", problems)
     raw_jobs = data.get("jobs")
     if not isinstance(raw_jobs, list) or not raw_jobs:

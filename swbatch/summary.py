@@ -107,14 +107,16 @@ class BatchReport:
 # --- inputs -------------------------------------------------------------------------------------
 
 
-def load_batch(target: Path) -> tuple[Path, Batch | None]:
+def load_batch(target: Path, output_dir: Path | None = None) -> tuple[Path, Batch | None]:
     """(output folder, job list) of what ``target`` names: a ``--root`` folder (holding
-    raw_audio/), a job manifest, or a bare output folder (job list unknown: no missing count)."""
+    raw_audio/), a job manifest, or a bare output folder (job list unknown: no missing count).
+    ``output_dir`` is the ``--output`` the batch ran with, when it had one."""
     if target.is_file():
-        batch = load_manifest(target, JobSettings())
+        batch = load_manifest(target, JobSettings(), output_dir)
         return batch.output_dir, batch
     if (target / "raw_audio").is_dir():
-        return target, discover(target, JobSettings())
+        batch = discover(target, JobSettings(), output_dir)
+        return batch.output_dir, batch
     if (target / STATE_DIR).is_dir():
         return target, None
     raise UsageError(
@@ -171,9 +173,9 @@ def _shard_count(records: list[dict], summaries: dict[str, tuple[str, dict]]) ->
     return counts.pop() if len(counts) == 1 else None
 
 
-def merge(target: Path) -> BatchReport:
+def merge(target: Path, output_dir: Path | None = None) -> BatchReport:
     """The merged report of the batch that ``target`` names (see :func:`load_batch`)."""
-    output_dir, batch = load_batch(target)
+    output_dir, batch = load_batch(target, output_dir)
     records = read_status(output_dir)
     summaries = read_summaries(output_dir)
     if not records and not summaries:

@@ -115,6 +115,35 @@ def mounted_tmpfs(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
+@contextmanager
+def read_only(path: Path) -> Iterator[Path]:
+    """``path`` made read-only for the block, as a `-v /archive:/data:ro` mount is: a read-only
+    bind mount of itself (root), else the write bits removed (a user, whom they bind); skips when
+    neither can make it read-only."""
+    bind = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True, text=True)
+    if bind.returncode == 0:
+        ro = subprocess.run(["mount", "-o", "remount,ro,bind", str(path)],
+                            capture_output=True, text=True)  # fmt: skip
+        if ro.returncode:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+            pytest.skip(f"cannot remount {path} read-only: {ro.stderr.strip()}")
+        try:
+            yield path
+        finally:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+        return
+    if os.geteuid() == 0:
+        pytest.skip(f"root ignores file modes and cannot bind-mount here: {bind.stderr.strip()}")
+    modes = {p: p.stat().st_mode for p in [path, *path.rglob("*")]}
+    for p, mode in modes.items():
+        p.chmod(mode & ~0o222)
+    try:
+        yield path
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+
+
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
