@@ -239,7 +239,7 @@ class Cli:
         if report.exit_code:
             raise SystemExit(report.exit_code)
 
-    def plan(self, target: str, shards: int, json: bool = False) -> None:
+    def plan(self, target: str, shards: int, output: str | None = None, json: bool = False) -> None:
         """Make the shard plan of a batch before its shards start, or show the one it has.
 
         The plan (OUTPUT/.swbatch/plan-<SHARDS>.json) fixes which shard runs which job; without
@@ -248,13 +248,15 @@ class Cli:
         Args:
           target: the folder given to `transcribe --root`, or the job manifest given to `run`.
           shards: the number of shards (the array size).
+          output: the --output folder the shards will share, if any.
           json: print machine-readable JSON instead of text.
         """
         from pathlib import Path
 
         from . import plan as plan_mod
 
-        _emit(plan_mod.plan_report(Path(target), shards), json, plan_mod.format_plan)
+        report = plan_mod.plan_report(Path(target), shards, _output_dir(output))
+        _emit(report, json, plan_mod.format_plan)
 
 
 _BATCH_DEFAULTS = dict(

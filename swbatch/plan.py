@@ -230,13 +230,14 @@ def select(batch: Batch, index: int, count: int) -> Batch:
 # --- swbatch plan -------------------------------------------------------------------------------
 
 
-def plan_report(target: Path, count: object) -> dict:
-    """``swbatch plan TARGET --shards N``: the batch's plan, made now unless one exists."""
+def plan_report(target: Path, count: object, output_dir: Path | None = None) -> dict:
+    """``swbatch plan TARGET --shards N [--output DIR]``: the batch's plan, made now unless one
+    exists (under ``output_dir``, the batch's ``--output``, when it has one)."""
     from .summary import load_batch
 
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise UsageError(f"--shards must be a whole number of at least 1, not {count!r}")
-    _output_dir, batch = load_batch(target)
+    _output_dir, batch = load_batch(target, output_dir)
     if batch is None:
         raise UsageError(
             f"{target} has no job list: pass the folder given to `transcribe --root` or the job "

@@ -94,11 +94,15 @@ def test_run_manifest_on_read_only_mount_into_output(tmp_path, speech_files, dem
 
 
 def test_shards_share_one_output(tmp_path, speech_files, demo_env):
-    """Two shards of one read-only root write into one --output; the summary finds both."""
+    """Two shards of one read-only root write into one --output (planned there beforehand);
+    the summary finds both."""
     data, texts = make_input(tmp_path, speech_files, 3)
     out = tmp_path / "out"
     before = snapshot(data)
     with read_only(data):
+        plan = run_cli(["plan", str(data), "--shards", "2", "--output", str(out)], demo_env)
+        assert plan.returncode == 0, plan.stderr
+        assert (out / ".swbatch" / "plan-2.json").is_file()
         for shard in ("0/2", "1/2"):
             res = run_cli(["transcribe", "--root", str(data), "--output", str(out), "--model",
                            "demo", "--shard", shard], demo_env)  # fmt: skip
