@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json as jsonlib
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -22,6 +23,17 @@ NEGATABLE = (
     "vad", "word_timestamps", "skip_existing", "overwrite", "quiet", "diarize", "emotion",
     "emotion_dimensional",
 )  # fmt: skip
+
+
+#: annotations of the flags whose values are text (paths, names, codes), never numbers
+_TEXT = ("str", "str | None")
+
+
+def _is_text(param: inspect.Parameter) -> bool:
+    annotation = param.annotation
+    if not isinstance(annotation, str):
+        annotation = inspect.formatannotation(annotation)
+    return annotation in _TEXT
 
 
 class Cli:
@@ -57,14 +69,18 @@ class Cli:
         """
         from . import cache as cache_mod
 
+        given = {"--show": show, "--clear": clear is not None, "--verify": verify}
+        actions = [flag for flag, on in given.items() if on]
+        if len(actions) > 1:
+            raise UsageError(f"{' and '.join(actions)} are different actions; give one of them")
+        if dry_run and clear is None:
+            raise UsageError("--dry-run only goes with --clear TARGET")
         paths = cache_mod.CachePaths.from_env()
         if against_source and not verify:
             raise UsageError(
                 "--against-source goes with --verify: swbatch cache --verify --against-source"
             )
         if clear is not None:
-            if clear is True or not isinstance(clear, str):
-                raise UsageError("--clear needs a target: " + ", ".join(cache_mod.CLEAR_TARGETS))
             results = cache_mod.clear_target(paths, clear, dry_run=dry_run)
             _emit(
                 [
@@ -280,6 +296,7 @@ def _batch_flags(flags: dict):
     """Validate the batch flags shared by `transcribe` and `run`; split them into per-job
     settings and batch-wide options."""
     from .jobs import TASKS, JobSettings
+    from .languages import language_problem
     from .pipeline import RunOptions
     from .shard import resolve_shard
     from .writers import parse_formats
@@ -290,6 +307,8 @@ def _batch_flags(flags: dict):
     f = {**_BATCH_DEFAULTS, **flags}
     if f["device"] not in ("auto", "cpu", "cuda"):
         raise UsageError(f"--device must be auto, cpu or cuda, not {f['device']!r}")
+    if f["language"] is not None and (problem := language_problem(f["language"])):
+        raise UsageError(f"--language: {problem}")
     if f["task"] not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {f['task']!r}")
     for name in ("beam_size", "batch_size", "workers", "num_speakers", "min_speakers",
@@ -302,7 +321,7 @@ def _batch_flags(flags: dict):
                 f"--{name.replace('_', '-')} must be a whole number >= 1, not {value!r}"
             )
     settings = JobSettings(
-        model=str(f["model"]) if f["model"] is not None else None,
+        model=f["model"],
         language=f["language"],
         task=f["task"],
         formats=parse_formats(f["formats"]),
@@ -384,15 +403,72 @@ def _check_flags(args: list[str]) -> None:
     if command is None or command.startswith("_") or not callable(method):
         return  # Fire reports unknown commands itself
     params = inspect.signature(method).parameters
-    for arg in args:
+    for i, arg in enumerate(args):
         if not arg.startswith("--") or arg == "--":
             continue
         name = arg[2:].split("=", 1)[0].replace("-", "_")
         if name.startswith("no") and name[2:] in params:  # Fire's --noFLAG form
             name = name[2:]
+        flag = f"--{name.replace('_', '-')}"
         if name not in params or params[name].kind is inspect.Parameter.VAR_POSITIONAL:
-            raise UsageError(f"unknown flag --{name.replace('_', '-')} for `swbatch {command}`; "
+            raise UsageError(f"unknown flag {flag} for `swbatch {command}`; "
                              f"see `swbatch {command} --help`")  # fmt: skip
+        following = args[i + 1] if i + 1 < len(args) else "--"
+        if _is_text(params[name]) and "=" not in arg and _is_flag(following):
+            # Fire would pass the text flag the value True
+            raise UsageError(f"{flag} needs a value; see `swbatch {command} --help`")
+
+
+def _keep_text(args: list[str]) -> list[str]:
+    """Hand Fire every value of a text parameter as a quoted Python string.
+
+    Fire reads each value as a Python literal, so `--root 2024` would arrive as the int 2024,
+    `--formats json,txt` as a tuple and `prefetch 1e3` as a float. Each parameter annotated
+    ``str`` (and each ``*names: str`` positional) gets the exact text instead, whatever the
+    command; the others keep Fire's parsing (numbers, booleans).
+    """
+    command = next((i for i, a in enumerate(args) if not _is_flag(a)), None)
+    method = getattr(Cli, args[command], None) if command is not None else None
+    if method is None or args[command].startswith("_") or not callable(method):
+        return args
+    params = list(inspect.signature(method).parameters.values())[1:]  # without self
+    by_name = {p.name: p for p in params}
+    out, rest = args[: command + 1], args[command + 1 :]
+    named, positional = set(), []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        i += 1
+        if arg == "--":  # what follows is for Fire itself
+            out += rest[i - 1 :]
+            break
+        if not _is_flag(arg):
+            positional.append(len(out))
+            out.append(arg)
+            continue
+        key, eq, value = arg.lstrip("-").partition("=")
+        named.add(key.replace("-", "_"))
+        if not eq and i < len(rest) and not _is_flag(rest[i]):
+            value, i = rest[i], i + 1  # Fire reads `--flag value` as `--flag=value`
+        elif not eq:
+            out.append(arg)  # a switch: `--vad`
+            continue
+        param = by_name.get(key.replace("-", "_"))
+        out.append(f"--{key}={value!r}" if param and _is_text(param) else f"--{key}={value}")
+    # positionals fill the parameters not given as flags, in order; `*names` takes the rest
+    kinds = inspect.Parameter
+    slots = [p for p in params if p.name not in named and p.kind is kinds.POSITIONAL_OR_KEYWORD]
+    varargs = [p for p in params if p.kind is kinds.VAR_POSITIONAL]
+    for index, at in enumerate(positional):
+        slot = slots[index] if index < len(slots) else (varargs or [None])[0]
+        if slot is not None and _is_text(slot):
+            out[at] = repr(out[at])
+    return out
+
+
+def _is_flag(arg: str) -> bool:
+    """Fire's idea of a flag: ``--name`` or ``-n``, not a negative number."""
+    return bool(re.match("-[-a-zA-Z]", arg))
 
 
 def _print_help(fire, args: list[str]) -> None:
@@ -419,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_help(fire, args)
         else:
             _check_flags(args)
-            fire.Fire(Cli(), command=args, name="swbatch")
+            fire.Fire(Cli(), command=_keep_text(args), name="swbatch")
     except SwbatchError as exc:
         if debug:
             traceback.print_exc()

@@ -7,14 +7,16 @@ job index, field) in one go, so a 10,000-job manifest is not fixed one error per
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from .audio import AUDIO_EXTENSIONS
 from .errors import UsageError
+from .languages import language_problem
 from .writers import FORMATS, contained_path, parse_formats
 
 TASKS = ("transcribe", "translate")
@@ -154,9 +156,24 @@ def _is_audio_name(name: str) -> bool:
 # --- manifests ----------------------------------------------------------------------------------
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors/aliases: a job list never needs them, and an alias bomb is
-    rejected before it can expand."""
+class _Plain(str):
+    """A plain (unquoted) YAML scalar, kept as the text the user typed until the schema says
+    what the field is (see :func:`_typed`)."""
+
+
+class _ManifestLoader(yaml.SafeLoader):
+    """Safe YAML for job manifests: no aliases, and no guessing of scalar types.
+
+    YAML 1.1 turns ``id: 012`` into the int 10, ``language: no`` (Norwegian) into False and
+    ``output: 2024`` into an int; here every plain scalar but null stays text and the schema
+    (:data:`_TYPES`) decides. Anchors/aliases are refused: a job list never needs them, and an
+    alias bomb is rejected before it can expand.
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -165,6 +182,31 @@ class _NoAliasLoader(yaml.SafeLoader):
                 None, None, "aliases (*name) are not allowed in job manifests", event.start_mark
             )
         return super().compose_node(parent, index)
+
+    def construct_yaml_str(self, node):  # type: ignore[override]
+        text = super().construct_scalar(node)
+        return _Plain(text) if node.style is None else text
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:str", _ManifestLoader.construct_yaml_str)
+
+#: what plain scalars mean in the fields that are not text (YAML 1.1's words for booleans)
+_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _typed(key: str, value: Any) -> Any:
+    """A plain scalar as the schema's type for ``key``: text for text fields (``012`` stays
+    "012"), a bool or a whole number where the field is one; anything else stays as typed
+    (quoted ``"2"`` is text) and the type check names it."""
+    if not isinstance(value, _Plain):
+        return value
+    text = str(value)
+    expected = _TYPES[key]
+    if bool in expected and text.lower() in _BOOLS:
+        return _BOOLS[text.lower()]
+    if int in expected and re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text)
+    return text
 
 
 MANIFEST_KEYS = {"output_dir", "defaults", "jobs"}
@@ -180,7 +222,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "emotion": (bool,),
     "emotion_dimensional": (bool,),
     "audio": (str,),
-    "id": (str, int),
+    "id": (str,),
     "output": (str,),
 }
 
@@ -237,7 +279,7 @@ def _read_yaml(path: Path) -> Any:
             f"cannot read job manifest {path}: {getattr(exc, 'strerror', exc)}"
         ) from None
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)
+        return yaml.load(text, Loader=_ManifestLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -255,7 +297,8 @@ def _settings(raw: Any, base: JobSettings, where: str, problems: _Problems) -> J
     for key, value in raw.items():
         if key not in allowed:
             problems.add(f"{where}.{key}", "unknown key")
-        elif value is not None and _type_ok(key, value, f"{where}.{key}", problems):
+        elif value is not None and _type_ok(key, value := _typed(key, value), f"{where}.{key}",
+                                            problems):  # fmt: skip
             changes[key] = _normalise(key, value, f"{where}.{key}", problems)
     return replace(base, **changes)
 
@@ -276,6 +319,8 @@ def _normalise(key: str, value: Any, where: str, problems: _Problems) -> Any:
         except UsageError:
             problems.add(where, f"unknown format in {value!r}; choose from {', '.join(FORMATS)}")
             return None
+    if key == "language" and (problem := language_problem(value)):
+        problems.add(where, problem)
     if key == "task" and value not in TASKS:
         problems.add(where, f"must be one of {', '.join(TASKS)}")
     if key.endswith("_speakers") and value is not None and value < 1:
@@ -292,6 +337,7 @@ def _job(
     if not isinstance(raw, dict):
         problems.add(where, "must be a mapping with 'audio' (or a path string)")
         return None
+    raw = {k: _typed(k, v) if k in ("audio", "id", "output") else v for k, v in raw.items()}
     for key in ("audio", "id", "output"):
         if key in raw:
             _type_ok(key, raw[key], f"{where}.{key}", problems)

@@ -83,28 +83,28 @@ def test_wrong_types_and_escaping_names_are_all_reported(tmp_path, demo_env):
 output_dir: results
 defaults: [not, a, mapping]
 jobs:
-  - audio: 5
+  - audio: {path: a.wav}
   - audio: a.wav
     diarize: "yes"
     language: [en]
-    formats: 3
+    formats: {json: 1}
   - audio: b.wav
     output: sub/../../../b
   - audio: c.wav
     output: /tmp/c
   - audio: d.wav
     id: {nested: id}
-  - 42
+  - [42]
 """
     )
     res = run_cli(["run", str(manifest)], demo_env)
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    for needle in ("defaults: must be a mapping", "jobs[0].audio: must be str, got int 5",
+    for needle in ("defaults: must be a mapping", "jobs[0].audio: must be str, got dict",
                    "jobs[1].diarize: must be bool, got str 'yes'", "jobs[1].language: must be str",
-                   "jobs[1].formats: must be str or list, got int 3",
+                   "jobs[1].formats: must be str or list, got dict",
                    "jobs[2].output: 'sub/../../../b' would be written outside output_dir",
                    "jobs[3].output: '/tmp/c' would be written outside output_dir",
-                   "jobs[4].id: must be str or int", "jobs[5]: must be a mapping"):  # fmt: skip
+                   "jobs[4].id: must be str, got dict", "jobs[5]: must be a mapping"):  # fmt: skip
         assert needle in res.stderr, needle
     assert not (tmp_path / "results").exists()
 
