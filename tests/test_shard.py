@@ -428,22 +428,34 @@ def test_files_added_after_the_plan_move_no_planned_job(tmp_path, speech_files):
     assert plan_path(root, 3).read_bytes() == saved, "the plan itself never changes"
 
 
-def test_a_file_replaced_between_shard_starts_is_still_done_once(tmp_path, speech_files, demo_env):
-    """One shard reads another duration for a file than the first shard did (here the file is
-    replaced between their starts; a transient probe error on one node does the same): on its
-    own it would compute another split. With the plan, every file is still done exactly once."""
+def test_a_probe_that_fails_on_the_first_shard_changes_nothing(tmp_path, speech_files, demo_env):
+    """The first shard's duration probe of one file fails (the file is still being copied in: a
+    header cut short), the later shards' probes succeed. Each computing the split alone would
+    disagree; with the plan every file is still done exactly once, by the plan's shard."""
     count = 3
     root = tmp_path / "corpus"
     seconds = make_corpus(root, speech_files, 12)
     ids = sorted(seconds)
-    longer = concat_wav(tmp_path / "longer.wav", list(speech_files.values()) * 2)
-    with wave.open(str(longer)) as w:
-        longer_seconds = w.getnframes() / w.getframerate()
 
-    def split_if(rel: str, sec: float) -> list[int]:
-        return assign(ids, [round(sec if i == rel else seconds[i], 3) for i in ids], count)
+    def unknown_weight(rel: str) -> float:
+        """What a file whose header says nothing weighs: the mean of the others."""
+        return round(sum(v for k, v in seconds.items() if k != rel) / (len(ids) - 1), 3)
 
-    changed = next(r for r in ids if split_if(r, seconds[r]) != split_if(r, longer_seconds))
+    def split_if(rel: str, known: bool) -> list[int]:
+        sec = {**seconds, rel: seconds[rel] if known else unknown_weight(rel)}
+        return assign(ids, [round(sec[i], 3) for i in ids], count)
+
+    # a file whose unknown duration changes the split, and that shard 0 does not get either way
+    # (so shard 0 never opens the half-copied file)
+    copying = next((
+        r for r in ids
+        if split_if(r, False) != split_if(r, True)
+        and 0 not in (split_if(r, False)[ids.index(r)], split_if(r, True)[ids.index(r)])
+    ), None)  # fmt: skip
+    assert copying, "some file's unknown duration must change the split for this test to bite"
+    whole = (root / "raw_audio" / copying).read_bytes()
+    (root / "raw_audio" / copying).write_bytes(whole[:30])
+    assert job_seconds(root / "raw_audio" / copying) is None, "the probe fails for real"
 
     launches = shard_commands(root, demo_env, count)
     first = start(*launches[0])
@@ -452,16 +464,16 @@ def test_a_file_replaced_between_shard_starts_is_still_done_once(tmp_path, speec
     while not plan_file.exists() and first.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert plan_file.exists(), first.communicate()[1]
-    replacement = tmp_path / "replacement.wav"
-    replacement.write_bytes(longer.read_bytes())
-    os.replace(replacement, root / "raw_audio" / changed)
+    copied = tmp_path / "copied.wav"
+    copied.write_bytes(whole)
+    os.replace(copied, root / "raw_audio" / copying)  # the copy completes
     later = [start(*launch) for launch in launches[1:]]
     for proc in [first, *later]:
         _out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
 
     plan = read_plan(root, count)
-    assert plan.seconds[changed] == round(seconds[changed], 3), "planned with the first take"
+    assert plan.seconds[copying] == unknown_weight(copying), "planned without its duration"
     probed_now = weights([job_seconds(root / "raw_audio" / rel) for rel in ids])
     assert assign(ids, probed_now, count) != [plan.shards[rel] for rel in ids], (
         "the later shards' own probes give another split"
