@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from .models import ResolvedModel
 
 
+#: whisper keeps this many tokens of a prompt (half its 448-token context, less one)
+PROMPT_TOKENS = 223
+#: faster-whisper's default: no prompt after a chunk decoded hotter than this
+PROMPT_RESET_ON_TEMPERATURE = 0.5
+
+
 @dataclass(frozen=True)
 class AsrOptions:
     """Decoding options; the defaults are faster-whisper's own except where noted."""
@@ -29,6 +35,8 @@ class AsrOptions:
     word_timestamps: bool = False
     #: >1 uses faster-whisper's BatchedInferencePipeline (VAD-chunked, batched decoding)
     batch_size: int = 1
+    #: prompt each 30-s chunk (and each window of a long file) with the text before it
+    condition_on_previous_text: bool = True
 
 
 def cuda_available() -> bool:
@@ -115,14 +123,19 @@ class OutOfMemory(JobError):
     """CUDA ran out of memory for this file even after the retry."""
 
 
-def transcribe(loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions) -> dict:
-    """Run faster-whisper on one decoded file; returns the ASR part of the output document.
+def transcribe(
+    loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions, **context: Any
+) -> dict:
+    """Run faster-whisper on decoded audio; returns the ASR part of the output document.
+
+    ``context`` is passed on to faster-whisper as is: what a window of a longer file knows from
+    the windows before it (``initial_prompt``, ``language``).
 
     On CUDA out-of-memory with batching the file is retried once at half the batch size; a
     second out-of-memory (or one at batch size 1) fails the job with a clear reason.
     """
     try:
-        return _transcribe_once(loaded, audio, options)
+        return _transcribe_once(loaded, audio, options, context)
     except RuntimeError as exc:
         if not is_out_of_memory(exc):
             raise
@@ -130,7 +143,7 @@ def transcribe(loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions) ->
             raise OutOfMemory(_oom_reason(loaded, [1])) from None
     smaller = replace(options, batch_size=options.batch_size // 2)
     try:
-        result = _transcribe_once(loaded, audio, smaller)
+        result = _transcribe_once(loaded, audio, smaller, context)
     except RuntimeError as exc:
         if not is_out_of_memory(exc):
             raise
@@ -147,14 +160,19 @@ def _oom_reason(loaded: LoadedWhisper, sizes: list[int]) -> str:
     )
 
 
-def _transcribe_once(loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions) -> dict:
+def _transcribe_once(
+    loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions, context: dict
+) -> dict:
     kwargs = {
         "language": options.language,
         "task": options.task,
         "beam_size": options.beam_size,
         "vad_filter": options.vad,
         "word_timestamps": options.word_timestamps,
+        **context,
     }
+    if options.batch_size <= 1:  # the batched pipeline always decodes its chunks independently
+        kwargs["condition_on_previous_text"] = options.condition_on_previous_text
     started = time.perf_counter()
     if options.batch_size > 1:
         from faster_whisper import BatchedInferencePipeline
@@ -163,12 +181,20 @@ def _transcribe_once(loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptio
         segments, info = pipeline.transcribe(audio, batch_size=options.batch_size, **kwargs)
     else:
         segments, info = loaded.model.transcribe(audio, **kwargs)
-    out = [_segment_dict(i, seg) for i, seg in enumerate(segments)]
+    out: list[dict] = []
+    prompt: list[int] = []
+    for seg in segments:
+        out.append(_segment_dict(len(out), seg))
+        # What faster-whisper would prompt a following 30-s chunk with: the tokens (timestamps
+        # included) since the last chunk it had to decode at a high temperature.
+        reset = (seg.temperature or 0.0) > PROMPT_RESET_ON_TEMPERATURE
+        prompt = [] if reset else [*prompt, *seg.tokens][-PROMPT_TOKENS:]
     return {
         "language": info.language,
         "language_probability": round(float(info.language_probability), 4),
         "options": asdict(options),
         "segments": out,
+        "prompt_tokens": prompt,
         "transcribe_seconds": round(time.perf_counter() - started, 3),
     }
 

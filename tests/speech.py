@@ -88,3 +88,76 @@ def convert(src: Path, dest: Path) -> Path:
             out.mux(stream.encode(resampled))
         out.mux(stream.encode(None))
     return dest
+
+
+#: more sentences for long recordings: enough that one rarely repeats within whisper's prompt
+#: (about ten sentences), since a prompt full of repeats makes the model repeat them
+MORE_SENTENCES = [
+    "My sister planted tomatoes and beans in the small garden behind the house.",
+    "The library will be closed on Monday for the public holiday.",
+    "A large ship sailed slowly into the harbour early this morning.",
+    "Remember to bring your passport and a warm jacket for the trip.",
+    "The children played football in the park until it got dark.",
+    "Our new neighbour is a doctor who works at the city hospital.",
+    "The price of coffee has gone up again this month.",
+    "He wrote a long letter to his grandmother about the summer holidays.",
+    "The museum has a famous painting of a horse in a green field.",
+    "Turn left at the bakery and walk straight on to the river.",
+    "The students asked many questions after the lecture on history.",
+    "We watched an old film about a detective in London.",
+    "The kitchen smells of fresh bread and strong coffee.",
+    "Snow is expected in the mountains over the weekend.",
+    "The manager thanked everyone for their hard work this year.",
+    "A small dog was sleeping under the table in the corner.",
+    "Please switch off the lights when you leave the room.",
+    "The bus was late because of heavy traffic on the bridge.",
+    "They are building a new school next to the old church.",
+    "I would like a cup of tea with milk and no sugar.",
+    "The farmer sold eggs and cheese at the village market.",
+    "Our flight to Paris was delayed by two hours.",
+    "The teacher read a story about a king and his three sons.",
+    "Water boils at one hundred degrees at sea level.",
+]
+#: pauses between the sentences of a long recording, in seconds, used in turn
+PAUSES = (0.6, 1.1, 0.4, 1.6, 0.8, 2.3, 0.5, 1.3, 0.9)
+
+
+def long_speech(path: Path, seconds: float) -> list[str]:
+    """Write about ``seconds`` of speech to ``path`` (WAV or FLAC by extension), sentence after
+    sentence with pauses between them, in bounded memory; returns the sentences in order.
+
+    Each sentence is spoken once by espeak-ng and reused; the order rotates so that neighbours
+    change along the recording. Long recordings for accuracy tests and the long-audio benchmark.
+    """
+    import wave
+
+    import av
+    import numpy as np
+
+    texts = SENTENCES + MORE_SENTENCES
+    voiced = []
+    for i, text in enumerate(texts):
+        wav = speak(path.parent / f".{path.stem}-s{i}.wav", text)
+        with wave.open(str(wav)) as fh:
+            rate = fh.getframerate()
+            voiced.append(np.frombuffer(fh.readframes(fh.getnframes()), dtype=np.int16))
+        wav.unlink()
+    codec = "flac" if path.suffix.lower() == ".flac" else "pcm_s16le"
+    spoken: list[str] = []
+    total = 0
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        while total < seconds * rate:
+            n = len(spoken)
+            pick = (n * 7 + n // len(texts)) % len(texts)
+            pause = np.zeros(int(PAUSES[n % len(PAUSES)] * rate), dtype=np.int16)
+            chunk = np.concatenate([voiced[pick], pause])
+            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            spoken.append(texts[pick])
+            total += len(chunk)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return spoken
