@@ -161,13 +161,17 @@ class _Plain(str):
     what the field is (see :func:`_typed`)."""
 
 
-class _ManifestLoader(yaml.SafeLoader):
-    """Safe YAML for job manifests: no aliases, and no guessing of scalar types.
+#: libyaml's parser where PyYAML has it: a 10,000-job manifest parses about 3x faster
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _ManifestLoader(_Loader):  # type: ignore[misc, valid-type]
+    """Safe YAML for job manifests: no guessing of scalar types (and no aliases, see
+    :func:`_refuse_aliases`).
 
     YAML 1.1 turns ``id: 012`` into the int 10, ``language: no`` (Norwegian) into False and
     ``output: 2024`` into an int; here every plain scalar but null stays text and the schema
-    (:data:`_TYPES`) decides. Anchors/aliases are refused: a job list never needs them, and an
-    alias bomb is rejected before it can expand.
+    (:data:`_TYPES`) decides.
     """
 
     yaml_implicit_resolvers: ClassVar[dict] = {
@@ -175,17 +179,9 @@ class _ManifestLoader(yaml.SafeLoader):
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in job manifests", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
     def construct_yaml_str(self, node):  # type: ignore[override]
         text = super().construct_scalar(node)
-        return _Plain(text) if node.style is None else text
+        return _Plain(text) if not node.style else text  # plain: None (PyYAML), "" (libyaml)
 
 
 _ManifestLoader.add_constructor("tag:yaml.org,2002:str", _ManifestLoader.construct_yaml_str)
@@ -279,12 +275,23 @@ def _read_yaml(path: Path) -> Any:
             f"cannot read job manifest {path}: {getattr(exc, 'strerror', exc)}"
         ) from None
     try:
+        _refuse_aliases(text)
         return yaml.load(text, Loader=_ManifestLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise UsageError(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def _refuse_aliases(text: str) -> None:
+    """Anchors/aliases are refused before anything is built: a job list never needs them, and
+    an alias bomb must be rejected before it can expand."""
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in job manifests", event.start_mark
+            )
 
 
 def _settings(raw: Any, base: JobSettings, where: str, problems: _Problems) -> JobSettings:
