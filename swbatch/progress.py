@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from .status import JobRecord, Summary
+from .status import ALREADY_DONE, JobRecord, Summary
 
 
 class Progress:
@@ -31,7 +31,7 @@ class Progress:
             self.count += 1
             if record.state == "failed":
                 self._write(f"swbatch: FAILED {record.audio}: {record.reason}", force=True)
-            elif self._bar is None and not self.quiet and record.reason != "already done":
+            elif self._bar is None and not self.quiet and record.reason != ALREADY_DONE:
                 speed = record.audio_seconds / record.wall_seconds if record.wall_seconds else 0
                 detail = (
                     f" ({record.audio_seconds:.1f} s audio in {record.wall_seconds:.1f} s, "

@@ -1,12 +1,13 @@
-"""The record a batch keeps beside its outputs: per-job status, job locks and the summary.
+"""The record a batch keeps beside its outputs: per-job status, job claims and the summary.
 
 Everything lives in ``OUTPUT_DIR/.swbatch/``:
 
 - ``status.jsonl``: one line per finished job attempt (done / failed with reason / skipped),
   appended, so a crash loses at most the line being written and never earlier ones;
-- ``locks/``: one lock file per job held with ``flock`` while the job runs, so two processes on
-  the same folder never do the same job, and a killed process's lock goes with it (the kernel
-  releases it), so nothing has to be cleaned up before a rerun;
+- ``claims/``: one file per job, held with ``flock`` while the job runs (the job's *claim*), so
+  two processes on the same folder never do the same job, and a killed process's claim goes with
+  it (the kernel releases it), so nothing has to be cleaned up before a rerun. ("Lock" is kept
+  for the model cache's hash lock; the ``locks/`` folder of earlier versions is unused.)
 - ``summary.json`` (``summary-<I>-of-<N>.json`` for shard I/N): counts, audio hours, wall time,
   real-time factor and failures, written at the end and on Ctrl-C.
 """
@@ -29,6 +30,9 @@ from .errors import SwbatchError, UsageError
 from .writers import OutputError, atomic_write
 
 STATE_DIR = ".swbatch"
+CLAIMS_DIR = "claims"
+#: the reason recorded for a job skipped because its outputs exist
+ALREADY_DONE = "already done"
 
 
 @dataclass
@@ -96,7 +100,7 @@ class BatchState:
         self.dir = output_dir / STATE_DIR
         self.shard = shard
         try:
-            (self.dir / "locks").mkdir(parents=True, exist_ok=True)
+            (self.dir / CLAIMS_DIR).mkdir(parents=True, exist_ok=True)
             _end_with_newline(self.status_path)
         except OSError as exc:
             # Nothing could be recorded or resumed: stop before any job, with one line.
@@ -143,17 +147,18 @@ class BatchState:
             print(f"swbatch: warning: no summary written: {exc}", file=sys.stderr)
             return None
 
-    def try_lock(self, job_id: str) -> int | None:
-        """Claim a job: a held lock's descriptor, or None when another process holds it.
+    def claim(self, job_id: str) -> int | None:
+        """Claim a job: the held claim's descriptor, or None when another process holds it.
 
-        ``flock`` locks die with their process, so a killed run never blocks the next one.
+        ``flock`` claims die with their process, so a killed run never blocks the next one.
         """
-        name = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32] + ".lock"
+        folder = self.dir / CLAIMS_DIR
+        name = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32] + ".claim"
         try:
-            fd = os.open(self.dir / "locks" / name, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StateError(
-                f"cannot create a job lock in {self.dir / 'locks'}: {exc.strerror or exc}"
+                f"cannot create a job claim in {folder}: {exc.strerror or exc}"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -166,8 +171,8 @@ class BatchState:
         return fd
 
     @staticmethod
-    def unlock(fd: int) -> None:
-        """Release a job claimed with :meth:`try_lock`."""
+    def release(fd: int) -> None:
+        """Release a job claimed with :meth:`claim`."""
         os.close(fd)
 
 

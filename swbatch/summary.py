@@ -21,11 +21,9 @@ from pathlib import Path
 
 from .errors import UsageError
 from .jobs import Batch, JobSettings, discover, load_manifest
-from .status import STATE_DIR, read_status
+from .status import ALREADY_DONE, STATE_DIR, read_status
 
 _SUMMARY_NAME = re.compile(r"^summary(?:-(\d+)-of-(\d+))?\.json$")
-#: the reason the pipeline records when it skips a job whose outputs exist
-ALREADY_DONE = "already done"
 #: how many missing jobs / failures the text report lists (the JSON has them all)
 TEXT_LIMIT = 20
 

@@ -2,7 +2,7 @@
 
 No GPU is available in CI, so the GPU's answer is stood in for: ``_transcribe_once`` raises the
 RuntimeError ctranslate2 raises on CUDA OOM whenever the batch is larger than what "fits". The
-retry policy in ``asr.transcribe`` is the real code under test.
+retry policy in ``infer.window.transcribe`` is the real code under test.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swbatch import asr
 from swbatch.models import ResolvedModel
+from swbatch.pipeline.infer import window as asr
 
 LOADED = asr.LoadedWhisper(
     model=None,
@@ -29,7 +29,7 @@ def gpu_fits(monkeypatch):
     tried: list[int] = []
 
     def configure(limit: int):
-        def fake_once(loaded, audio, options):
+        def fake_once(loaded, audio, options, context):
             tried.append(options.batch_size)
             if options.batch_size > limit:
                 raise RuntimeError("CUDA failed with error out of memory")

@@ -31,9 +31,9 @@ def recording(tmp_path_factory) -> tuple[Path, list[str]]:
 
 @pytest.fixture(scope="module")
 def whisper(demo_cache):
-    from swbatch.asr import load_whisper
     from swbatch.cache import CachePaths
     from swbatch.models import default_whisper_model
+    from swbatch.pipeline.infer import load_whisper
 
     paths = CachePaths.from_env({"SLOWER_WHISPER_CACHE_ROOT": str(demo_cache)})
     return load_whisper(default_whisper_model(paths), "cpu", "int8", 2, 1)
@@ -64,14 +64,13 @@ OPTIONS = {"word_timestamps": True}
 @pytest.fixture(scope="module")
 def windowed(recording, whisper) -> dict:
     """The recording transcribed window by window, in one go."""
-    from swbatch.asr import AsrOptions
-    from swbatch.windowed import transcribe_windows
+    from swbatch.pipeline.infer import AsrOptions, transcribe_windows
 
     return transcribe_windows(whisper, audio.windows(recording[0], WINDOW), AsrOptions(**OPTIONS))
 
 
 def test_windowed_transcript_matches_unchunked(recording, whisper, windowed):
-    from swbatch.asr import AsrOptions, transcribe
+    from swbatch.pipeline.infer import AsrOptions, transcribe
 
     path, spoken = recording
     samples = audio.decode(path).samples
@@ -116,8 +115,7 @@ def test_checkpoint_keeps_whole_windows_and_drops_a_torn_line(tmp_path):
 
 
 def test_resume_from_a_checkpoint_gives_the_same_transcript(tmp_path, recording, whisper, windowed):
-    from swbatch.asr import AsrOptions
-    from swbatch.windowed import transcribe_windows
+    from swbatch.pipeline.infer import AsrOptions, transcribe_windows
 
     path, _ = recording
     options = AsrOptions(**OPTIONS)

@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from .asr import AsrOptions, LoadedWhisper, transcribe
-from .errors import JobError
+from ...errors import JobError
+from .model import LoadedWhisper
+from .options import AsrOptions, conditions_on_previous_text
+from .window import transcribe
 
 if TYPE_CHECKING:
-    from .audio import Window
-    from .checkpoints import Checkpoint
+    from ...audio import Window
+    from ...checkpoints import Checkpoint
 
 
 def transcribe_windows(
@@ -55,7 +57,7 @@ def transcribe_windows(
         context = {}
         if entries and options.language is None:
             context["language"] = entries[0]["language"]
-        if entries and options.condition_on_previous_text:
+        if entries and conditions_on_previous_text(options):
             context["initial_prompt"] = entries[-1]["prompt_tokens"] or None
         asr = transcribe(loaded, window.samples, options, **context)
         entry = {
@@ -92,7 +94,7 @@ def transcribe_windows(
 
 
 def _end(entry: dict) -> float:
-    from .audio import SAMPLE_RATE
+    from ...audio import SAMPLE_RATE
 
     return (entry["offset"] + entry["samples"]) / SAMPLE_RATE
 

@@ -1,0 +1,147 @@
+"""The runner: claims jobs and takes each through the stages, on worker threads.
+
+How the batch stays fast: each model is loaded once per process and shared by the worker threads
+(ctranslate2 runs ``workers`` transcriptions at once on one loaded model and releases the GIL
+while it does); a decoder thread decodes the next files while the current ones are transcribed.
+
+How it stays safe: a job is claimed (:meth:`BatchState.claim`, so concurrent processes never
+repeat one), its outputs are written atomically with the JSON last, every failure is recorded
+with its reason and the batch goes on, and a rerun skips finished jobs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from ..cache import CachePaths, configure_global_cache_env
+from ..errors import JobError
+from ..jobs import Batch, Job
+from ..progress import Progress
+from ..status import BatchState, JobRecord, Summary
+from .decide import decide
+from .decode import DecodedFile, decode_file
+from .discover import jobs_to_run
+from .enrich import enrich, preload
+from .infer import resolve_device, transcribe_windows
+from .loaded import LoadedModels
+from .options import RunOptions, asr_options, default_parallelism
+from .write import document, write_outputs
+
+
+class Runner:
+    """One process's run over a batch; see the module docstring."""
+
+    def __init__(self, batch: Batch, options: RunOptions, paths: CachePaths | None = None):
+        self.batch = batch
+        self.options = options
+        self.state = BatchState(batch.output_dir, shard=options.shard)
+        self.summary = Summary(total=len(batch.jobs), shard=options.shard)
+        self._summary_lock = threading.Lock()
+        device = resolve_device(options.device)
+        self.workers, threads = default_parallelism(device, options.workers, options.cpu_threads)
+        self.models = LoadedModels(
+            paths or configure_global_cache_env(for_writing=False),
+            device,
+            options.compute_type,
+            threads,
+            self.workers,
+        )
+        self.models.resolve(job.settings.model for job in batch.jobs)  # fail before any audio
+
+    def run(self) -> Summary:
+        """Run every job not yet done; returns the summary (also written to the state folder)."""
+        out = self.batch.output_dir
+        preload(
+            self.models, (j.settings for j in self.batch.jobs if decide(out, j, self.options).run)
+        )
+        progress = Progress(len(self.batch.jobs), self.options.quiet)
+        decoder = ThreadPoolExecutor(1, thread_name_prefix="swbatch-decode")
+        runner = ThreadPoolExecutor(self.workers, thread_name_prefix="swbatch-infer")
+        inflight: set[Future] = set()
+        try:
+            for job in self.batch.jobs:
+                while len(inflight) > self.workers:
+                    finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                    _raise_unexpected(finished)
+                fut = self._submit(job, decoder, runner, progress)
+                if fut is not None:
+                    inflight.add(fut)
+            _raise_unexpected(wait(inflight)[0])
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            for fut in inflight:
+                fut.cancel()
+            raise
+        finally:
+            runner.shutdown(wait=not self.summary.interrupted, cancel_futures=True)
+            decoder.shutdown(wait=False, cancel_futures=True)
+            progress.close()
+            self.state.write_summary(self.summary)
+        return self.summary
+
+    def _submit(self, job: Job, decoder, runner, progress: Progress) -> Future | None:
+        """Claim a job and queue it, or record why it is not run."""
+        claim = self.state.claim(job.id)
+        if claim is None:
+            self.summary.busy_elsewhere += 1
+            self._finish(JobRecord(job.id, str(job.audio), "skipped", "running in another process"),
+                         progress)  # fmt: skip
+            return None
+        decision = decide(self.batch.output_dir, job, self.options)
+        if not decision.run:
+            self.state.release(claim)
+            self._finish(JobRecord(job.id, str(job.audio), "skipped", decision.reason), progress)
+            return None
+        decoded = decoder.submit(decode_file, job.audio)
+        return runner.submit(self._run_job, job, decoded, claim, progress)
+
+    def _run_job(self, job: Job, decoded: Future, claim: int, progress: Progress) -> None:
+        started = time.perf_counter()
+        record = JobRecord(job.id, str(job.audio), "failed")
+        try:
+            audio: DecodedFile = decoded.result()
+            doc = self._document(job, audio)
+            record.outputs = write_outputs(self.batch.output_dir, job, doc)
+            record.state, record.audio_seconds = "done", audio.duration
+        except JobError as exc:
+            record.reason = str(exc)
+        except Exception as exc:  # one bad job must never end the batch: record it, go on
+            record.reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        finally:
+            self.state.release(claim)
+        record.wall_seconds = round(time.perf_counter() - started, 3)
+        self._finish(record, progress)
+
+    def _document(self, job: Job, audio: DecodedFile) -> dict:
+        """infer -> enrich: the output document of one decoded job, with its timings."""
+        started = time.perf_counter()
+        whisper = self.models.whisper(job.settings.model)
+        asr = transcribe_windows(whisper, audio.windows(), asr_options(job, self.options))
+        doc = document(job, audio.duration, asr, whisper)
+        enrich(self.models, job.settings, audio.audio, doc)
+        doc["timings"] = {
+            "decode_seconds": round(audio.decode_seconds, 3),
+            "transcribe_seconds": asr["transcribe_seconds"],
+            "total_seconds": round(time.perf_counter() - started + audio.decode_seconds, 3),
+        }
+        return doc
+
+    def _finish(self, record: JobRecord, progress: Progress) -> None:
+        with self._summary_lock:
+            self.summary.add(record)
+        self.state.record(record)
+        progress.job_finished(record, self.summary)
+
+
+def _raise_unexpected(futures) -> None:
+    """Surface a bug in the runner itself (job errors are recorded, never raised)."""
+    for fut in futures:
+        if not fut.cancelled() and fut.exception() is not None:
+            raise fut.exception()
+
+
+def run_batch(batch: Batch, options: RunOptions, paths: CachePaths | None = None) -> Summary:
+    """Python API: run a batch (only shard ``options.shard`` of it, if set); returns its summary."""
+    return Runner(jobs_to_run(batch, options), options, paths).run()
