@@ -283,13 +283,13 @@ _BATCH_DEFAULTS = dict(
 )  # fmt: skip
 
 
-def _output_dir(flag: object) -> Path | None:
+def _output_dir(flag: str | None) -> Path | None:
     """The ``--output`` folder as an absolute path (None: the default place)."""
     if flag is None:
         return None
-    if flag is True or flag is False or flag == "":
+    if not flag:  # `--output=`; a bare `--output` is refused by _check_flags
         raise UsageError("--output needs a folder: --output DIR")
-    return Path(str(flag)).expanduser().absolute()
+    return Path(flag).expanduser().absolute()
 
 
 def _batch_flags(flags: dict):

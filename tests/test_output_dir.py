@@ -119,4 +119,7 @@ def test_output_needs_a_folder(tmp_path, speech_files, demo_env):
     data, _texts = make_input(tmp_path, speech_files, 1)
     res = run_cli(["transcribe", "--root", str(data), "--output"], demo_env)
     assert res.returncode == 2, res.stderr
+    assert "--output needs a value" in res.stderr
+    res = run_cli(["transcribe", "--root", str(data), "--output="], demo_env)
+    assert res.returncode == 2, res.stderr
     assert "--output needs a folder" in res.stderr

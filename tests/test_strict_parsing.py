@@ -37,11 +37,13 @@ def test_numeric_paths_and_names_stay_text(tmp_path, speech_files, demo_env):
     shutil.copy(wav, tmp_path / "2024" / "raw_audio" / "a.wav")
 
     # --root 2024 was the int 2024 (a TypeError traceback); --formats json,txt was a tuple
-    res = run_cli(["transcribe", "--root", "2024", "--model", "demo", "--formats", "json,txt"],
-                  demo_env, cwd=tmp_path)  # fmt: skip
+    res = run_cli(["transcribe", "--root", "2024", "--output", "2027", "--model", "demo",
+                   "--formats", "json,txt"], demo_env, cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    doc = json.loads((tmp_path / "2024/whisper_json/a.wav.json").read_text())
-    assert doc["segments"] and (tmp_path / "2024/transcripts/a.wav.txt").exists()
+    doc = json.loads((tmp_path / "2027/whisper_json/a.wav.json").read_text())
+    assert doc["segments"] and (tmp_path / "2027/transcripts/a.wav.txt").exists()
+    res = run_cli(["summary", "2024", "--output", "2027"], demo_env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
 
     # a manifest named 2024.5 (was a float), whose output_dir, output and id look like numbers
     (tmp_path / "2024.5").write_text(
