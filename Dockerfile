@@ -10,7 +10,8 @@
 # --build-arg PIP_NO_INDEX=1. Details: docs/docker.md.
 
 # A Debian-based image with python3 (>= 3.10) and its venv module. Both variants use the same base:
-# the GPU variant gets CUDA 12 cuBLAS and cuDNN 9 as pip wheels (see docs/docker.md for why).
+# the GPU variant gets CUDA 12 cuBLAS as a pip wheel, the one CUDA library CTranslate2's wheel loads
+# (no cuDNN since CTranslate2 4.6.3; evidence in docs/docker.md).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS base
@@ -66,10 +67,20 @@ RUN --mount=type=bind,target=/ctx \
     /opt/venv/bin/pip install --no-cache-dir -c scripts/container/constraints.txt "/src[demo]"
 # The token of a gated model is a build secret: mounted at /run/secrets/hf_token for this one RUN
 # only, read from the file by prefetch, never an ARG/ENV and never written to a layer.
+# Layer caches (BuildKit's, buildah's) ignore secrets, so a build with the token could reuse a
+# prefetch layer made without it: HF_TOKEN_GIVEN (0/1, never the token) is part of this RUN's cache
+# key, and the RUN refuses a token that disagrees with it. build-image.sh sets it; with bake or
+# docker build, pass --build-arg HF_TOKEN_GIVEN=1 (bake: HF_TOKEN_GIVEN=1 in the environment).
+# It holds 0 or 1, never the token: hadolint's "sensitive ARG" rule (DL3064) is a false alarm here.
+# hadolint ignore=DL3064
+ARG HF_TOKEN_GIVEN=0
 RUN --mount=type=secret,id=hf_token \
     set -- ; \
     if [ -s /run/secrets/hf_token ]; then \
+        [ "$HF_TOKEN_GIVEN" = 1 ] || { echo "error: an hf_token secret is mounted: build with HF_TOKEN_GIVEN=1 so no cached token-less prefetch layer is reused" >&2; exit 2; }; \
         echo "hf_token: build secret mounted"; set -- --token-file /run/secrets/hf_token; \
+    elif [ "$HF_TOKEN_GIVEN" = 1 ]; then \
+        echo "error: HF_TOKEN_GIVEN=1 but no hf_token secret is mounted (--secret id=hf_token,...)" >&2; exit 2; \
     fi; \
     /opt/venv/bin/python scripts/prefetch.py "$MODEL_SET" "$@" \
     && chmod -R a+rX /models/cache
@@ -81,8 +92,8 @@ LABEL org.opencontainers.image.title="swbatch" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /opt/venv /opt/venv
-# GPU variant: let the dynamic loader find the pip-installed CUDA libraries (cuBLAS, cuDNN) that
-# CTranslate2 loads at run time; an empty file on the CPU variant.
+# GPU variant: let the dynamic loader find the pip-installed CUDA library (cuBLAS) that
+# CTranslate2 dlopens at run time; an empty file on the CPU variant.
 RUN find /opt/venv -path '*/site-packages/nvidia/*/lib' -type d > /etc/ld.so.conf.d/swbatch-nvidia.conf \
     && ldconfig \
     && useradd --create-home --uid 1000 --user-group --shell /usr/sbin/nologin swbatch \

