@@ -346,11 +346,13 @@ def test_wheel_installed_in_a_fresh_venv_lists_and_prefetches_every_set(tmp_path
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
     install = [*pip, "--python", str(env_dir / "bin" / "python"), "install", "--no-deps"]
-    res = subprocess.run([*install, str(wheel)], capture_output=True, text=True, timeout=300)
+    # without PYTHONPATH: a checkout on it (as the tests run) would count as installed already
+    env = {k: v for k, v in env_for(tmp_path / "cache").items() if k != "PYTHONPATH"}
+    res = subprocess.run([*install, str(wheel)], env=env, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr
     site = next((env_dir / "lib").glob("python3*/site-packages"))
     (site / "borrowed-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    env = {k: v for k, v in env_for(tmp_path / "cache").items() if k != "PYTHONPATH"}
 
     def fresh(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(env_dir / "bin" / "swbatch"), *args], env=env, cwd=tmp_path,
