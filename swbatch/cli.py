@@ -18,11 +18,29 @@ from pathlib import Path
 from . import __version__
 from .errors import SwbatchError, UsageError
 
-#: boolean flags that also take a ``--no-NAME`` form (Fire itself only knows ``--noNAME``)
-NEGATABLE = (
-    "vad", "word_timestamps", "skip_existing", "overwrite", "quiet", "diarize", "emotion",
-    "emotion_dimensional",
-)  # fmt: skip
+
+def _annotation(flag) -> object:
+    """Text flags are annotated as such, so that :func:`_keep_text` keeps their values as typed."""
+    if not flag.is_text:
+        return inspect.Parameter.empty
+    return "str | None" if flag.default is None else "str"
+
+
+def _batch_command(first: str, first_help: str, summary: str) -> tuple[inspect.Signature, str]:
+    """The signature and docstring of a batch command, from the flags table."""
+    from .flags import FLAGS
+
+    kind = inspect.Parameter
+    params = [
+        kind("self", kind.POSITIONAL_OR_KEYWORD),
+        kind(first, kind.POSITIONAL_OR_KEYWORD, annotation=str),
+        *(
+            kind(f.name, kind.KEYWORD_ONLY, default=f.default, annotation=_annotation(f))
+            for f in FLAGS
+        ),
+    ]
+    args = "".join(f"  {f.name}: {f.help}.\n" for f in FLAGS)
+    return inspect.Signature(params), f"{summary}\n\nArgs:\n  {first}: {first_help}\n{args}"
 
 
 #: annotations of the flags whose values are text (paths, names, codes), never numbers
@@ -113,100 +131,40 @@ class Cli:
         report = cache_mod.cache_report(paths)
         _emit(report, json, cache_mod.format_report)
 
-    def run(
-        self,
-        manifest: str,
-        *,
-        model: str | None = None,
-        device: str = "auto",
-        compute_type: str = "auto",
-        language: str | None = None,
-        task: str = "transcribe",
-        beam_size: int = 5,
-        vad: bool = False,
-        word_timestamps: bool = False,
-        batch_size: int = 1,
-        workers: int | None = None,
-        formats: str | None = None,
-        skip_existing: bool = True,
-        overwrite: bool = False,
-        quiet: bool = False,
-        diarize: bool = False,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-        emotion: bool = False,
-        emotion_dimensional: bool = False,
-        shard: str | None = None,
-        output: str | None = None,
-    ) -> None:
-        """Run the jobs of a YAML job manifest (see README: "Job manifests").
-
-        A job's own fields win over the manifest's `defaults`, which win over these flags.
-        Paths in the manifest resolve against its folder; outputs land under its output_dir
-        (or --output).
-
-        Args:
-          manifest: the job manifest (YAML).
-          model: model set (demo, large-v3..), name, repo id or folder; default: the cached one.
-          device: auto, cpu or cuda.
-          compute_type: auto (int8 on CPU, float16 on CUDA) or a ctranslate2 type.
-          language: language code; detected per file when absent.
-          task: transcribe or translate (to English).
-          beam_size: beam search width.
-          vad: skip non-speech with faster-whisper's Silero VAD (--vad / --no-vad).
-          word_timestamps: add per-word times and probabilities.
-          batch_size: >1 uses faster-whisper's batched pipeline (GPU).
-          workers: files transcribed at once (default: one per core on CPU, 2 on CUDA).
-          formats: comma list of json,txt,srt,vtt,tsv,rttm (default json,txt,srt,vtt).
-          skip_existing: skip jobs whose outputs exist (the default).
-          overwrite: redo every job.
-          quiet: no progress output (failures are still reported).
-          diarize: add speakers (pyannote; needs the diarization extra).
-          num_speakers: exact number of speakers, when known.
-          min_speakers: lower bound on speakers.
-          max_speakers: upper bound on speakers.
-          emotion: categorical speech emotion per segment (needs the emotion extra).
-          emotion_dimensional: valence/arousal/dominance per segment (non-commercial model).
-          shard: INDEX/COUNT (from 0): run one shard only; default: the scheduler's array index.
-          output: folder for outputs, status record, summary and job claims (shards share one);
-            nothing is written beside the input, which may then be read-only.
-        """
-        flags = {k: v for k, v in locals().items() if k not in ("self", "manifest", "output")}
+    def run(self, manifest: str, **flags) -> None:
         from pathlib import Path
 
         from .jobs import load_manifest
 
-        settings, options = _batch_flags(flags)
-        _run_and_exit(load_manifest(Path(manifest), settings, _output_dir(output)), options)
+        settings, options, output = _batch_flags(flags)
+        _run_and_exit(load_manifest(Path(manifest), settings, output), options)
 
     def transcribe(self, root: str, **flags) -> None:
-        """Transcribe every audio file under ROOT/raw_audio (recursive)."""
         from pathlib import Path
 
         from .jobs import discover
 
-        output = _output_dir(flags.pop("output", None))
-        settings, options = _batch_flags(flags)
+        settings, options, output = _batch_flags(flags)
         _run_and_exit(discover(Path(root), settings, output), options)
 
-    # `transcribe` takes exactly the flags of `run`: share one signature and one flag list so
-    # `--help` shows them all and the two commands cannot drift apart.
-    transcribe.__signature__ = inspect.signature(run).replace(  # type: ignore[attr-defined]
-        parameters=[
-            p.replace(name="root") if p.name == "manifest" else p
-            for p in inspect.signature(run).parameters.values()
-        ]
+    # Both commands take every flag of swbatch.flags.FLAGS: their signatures (which Fire parses
+    # and `--help` shows) and docstrings are made from that one table.
+    run.__signature__, run.__doc__ = _batch_command(  # type: ignore[attr-defined]
+        "manifest",
+        "the job manifest (YAML).",
+        'Run the jobs of a YAML job manifest (see README: "Job manifests").\n\n'
+        "A job's own fields win over the manifest's `defaults`, which win over these flags.\n"
+        "Paths in the manifest resolve against its folder; outputs land under its output_dir\n"
+        "(or --output).",
     )
-    transcribe.__doc__ = (
+    transcribe.__signature__, transcribe.__doc__ = _batch_command(  # type: ignore[attr-defined]
+        "root",
+        "the folder holding raw_audio/.",
         "Transcribe every audio file under ROOT/raw_audio (recursive).\n\n"
-        "        Outputs: ROOT/whisper_json/<path>.json, ROOT/transcripts/<path>.{txt,srt,vtt};\n"
-        "        the status record and summary go to ROOT/.swbatch/ (with --output DIR: all\n"
-        "        of it under DIR instead, ROOT stays untouched). Finished files are skipped on\n"
-        "        a rerun.\n"
-        + run.__doc__.split("Args:")[1]
-        .join(["\n        Args:", ""])
-        .replace("manifest: the job manifest (YAML).", "root: the folder holding raw_audio/.")
+        "Outputs: ROOT/whisper_json/<path>.json, ROOT/transcripts/<path>.{txt,srt,vtt};\n"
+        "the status record and summary go to ROOT/.swbatch/ (with --output DIR: all of it under\n"
+        "DIR instead, ROOT stays untouched). A rerun skips files done with the same settings\n"
+        "and redoes (or completes) the others, saying why.",
     )
 
     def prefetch(self, *manifests: str, token_file: str | None = None, json: bool = False) -> None:
@@ -275,14 +233,6 @@ class Cli:
         _emit(report, json, plan_mod.format_plan)
 
 
-_BATCH_DEFAULTS = dict(
-    model=None, device="auto", compute_type="auto", language=None, task="transcribe",
-    beam_size=5, vad=False, word_timestamps=False, batch_size=1, workers=None, formats=None,
-    skip_existing=True, overwrite=False, quiet=False, diarize=False, num_speakers=None,
-    min_speakers=None, max_speakers=None, emotion=False, emotion_dimensional=False, shard=None,
-)  # fmt: skip
-
-
 def _output_dir(flag: str | None) -> Path | None:
     """The ``--output`` folder as an absolute path (None: the default place)."""
     if flag is None:
@@ -292,68 +242,52 @@ def _output_dir(flag: str | None) -> Path | None:
     return Path(flag).expanduser().absolute()
 
 
-def _batch_flags(flags: dict):
-    """Validate the batch flags shared by `transcribe` and `run`; split them into per-job
-    settings and batch-wide options."""
-    from .jobs import TASKS, JobSettings
-    from .languages import language_problem
+def _batch_flags(given: dict):
+    """Check the flags shared by `transcribe` and `run` (one line for the first bad one, before
+    any audio is touched); split them into per-job settings and batch-wide options."""
+    from .flags import BATCH_FLAGS, BY_NAME, FLAGS, JOB_FLAGS, cross_check
+    from .jobs import JobSettings
     from .pipeline import RunOptions
     from .shard import resolve_shard
-    from .writers import parse_formats
 
-    unknown = sorted(set(flags) - set(_BATCH_DEFAULTS))
+    unknown = sorted(set(given) - set(BY_NAME))
     if unknown:
         raise UsageError(f"unknown flag(s): {', '.join('--' + u for u in unknown)}")
-    f = {**_BATCH_DEFAULTS, **flags}
-    if f["device"] not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"--device must be auto, cpu or cuda, not {f['device']!r}")
-    if f["language"] is not None and (problem := language_problem(f["language"])):
-        raise UsageError(f"--language: {problem}")
-    if f["task"] not in TASKS:
-        raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {f['task']!r}")
-    for name in ("beam_size", "batch_size", "workers", "num_speakers", "min_speakers",
-                 "max_speakers"):  # fmt: skip
-        value = f[name]
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 1
-        ):
-            raise UsageError(
-                f"--{name.replace('_', '-')} must be a whole number >= 1, not {value!r}"
-            )
-    settings = JobSettings(
-        model=f["model"],
-        language=f["language"],
-        task=f["task"],
-        formats=parse_formats(f["formats"]),
-        diarize=bool(f["diarize"]),
-        num_speakers=f["num_speakers"],
-        min_speakers=f["min_speakers"],
-        max_speakers=f["max_speakers"],
-        emotion=bool(f["emotion"]),
-        emotion_dimensional=bool(f["emotion_dimensional"]),
-    )
+    values = {}
+    for flag in FLAGS:
+        try:
+            values[flag.name] = flag.check(given.get(flag.name, flag.default))
+        except ValueError as exc:
+            raise UsageError(f"{flag.option}: {exc}") from None
+    for problem in cross_check(values):
+        raise UsageError(problem)
+    settings = JobSettings(**{f.name: values[f.name] for f in JOB_FLAGS})
+    batch = {f.name: values[f.name] for f in BATCH_FLAGS}
     options = RunOptions(
-        device=f["device"],
-        compute_type=f["compute_type"],
-        beam_size=f["beam_size"],
-        vad=bool(f["vad"]),
-        word_timestamps=bool(f["word_timestamps"]),
-        batch_size=f["batch_size"],
-        workers=f["workers"],
-        overwrite=bool(f["overwrite"]) or not f["skip_existing"],
-        quiet=bool(f["quiet"]),
-        shard=resolve_shard(f["shard"]),
-    )
-    return settings, options
+        **{k: v for k, v in batch.items() if k not in ("skip_existing", "overwrite", "shard",
+                                                       "output")},
+        overwrite=batch["overwrite"] or not batch["skip_existing"],
+        shard=resolve_shard(batch["shard"]),
+    )  # fmt: skip
+    return settings, options, _output_dir(batch["output"])
 
 
 def _run_and_exit(batch, options) -> None:
     """Run a batch, print its one-line summary and exit 0 (all done) or 1 (some failed)."""
-    from .pipeline import run_batch
+    from .pipeline import dry_run, run_batch
+    from .rerun import ACTIONS
     from .status import STATE_DIR
 
     for note in batch.notes:
         print(f"swbatch: note: {note}", file=sys.stderr)
+    if options.dry_run:
+        plans = dry_run(batch, options)
+        for job, plan in plans:
+            print(f"{plan.action:6} {job.id}: {plan.reason}")
+        counts = {a: sum(p.action == a for _j, p in plans) for a in ACTIONS}
+        print("swbatch: dry run: " + ", ".join(f"{n} to {a}" for a, n in counts.items()))
+        return
+
     if not batch.jobs:
         print("swbatch: no audio files to transcribe", file=sys.stderr)
     summary = run_batch(batch, options)
@@ -379,7 +313,10 @@ def _emit(data, as_json: bool, formatter) -> None:
 
 
 def _normalise_argv(argv: list[str]) -> tuple[list[str], bool]:
-    """Strip ``--debug`` and turn ``--no-vad`` into Fire's ``--vad=False``."""
+    """Strip ``--debug`` and turn ``--no-vad`` into Fire's ``--vad=False`` (for every boolean
+    flag of the flags table; Fire itself only knows ``--novad``)."""
+    from .flags import NEGATABLE
+
     debug = os.environ.get("SWBATCH_DEBUG", "") not in ("", "0", "false")
     out = []
     for arg in argv:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, make_dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,26 +16,16 @@ import yaml
 
 from .audio import AUDIO_EXTENSIONS
 from .errors import UsageError
-from .languages import language_problem
-from .writers import FORMATS, contained_path, parse_formats
+from .flags import BY_NAME, JOB_FLAGS, cross_check
+from .writers import contained_path
 
-TASKS = ("transcribe", "translate")
-
-
-@dataclass(frozen=True)
-class JobSettings:
-    """Per-job choices; a job's own fields override the manifest's defaults and the CLI flags."""
-
-    model: str | None = None
-    language: str | None = None
-    task: str = "transcribe"
-    formats: tuple[str, ...] = ("json", "txt", "srt", "vtt")
-    diarize: bool = False
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-    emotion: bool = False
-    emotion_dimensional: bool = False
+#: Per-job choices, one field per per-job row of :data:`swbatch.flags.FLAGS` (defaults included);
+#: a job's own fields override the manifest's defaults, which override the CLI flags.
+JobSettings = make_dataclass(
+    "JobSettings",
+    [(f.name, Any, field(default=f.default)) for f in JOB_FLAGS],
+    frozen=True,
+)
 
 
 @dataclass(frozen=True)
@@ -170,8 +160,8 @@ class _ManifestLoader(_Loader):  # type: ignore[misc, valid-type]
     :func:`_refuse_aliases`).
 
     YAML 1.1 turns ``id: 012`` into the int 10, ``language: no`` (Norwegian) into False and
-    ``output: 2024`` into an int; here every plain scalar but null stays text and the schema
-    (:data:`_TYPES`) decides.
+    ``output: 2024`` into an int; here every plain scalar but null stays text and the flags
+    table (:mod:`swbatch.flags`) decides.
     """
 
     yaml_implicit_resolvers: ClassVar[dict] = {
@@ -190,37 +180,31 @@ _ManifestLoader.add_constructor("tag:yaml.org,2002:str", _ManifestLoader.constru
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
-def _typed(key: str, value: Any) -> Any:
-    """A plain scalar as the schema's type for ``key``: text for text fields (``012`` stays
-    "012"), a bool or a whole number where the field is one; anything else stays as typed
-    (quoted ``"2"`` is text) and the type check names it."""
+def _typed(value: Any, is_text: bool) -> Any:
+    """A plain scalar (or a list of them) as what it looks like: text for a text field (``012``
+    stays "012", ``no`` is Norwegian), else a bool, a whole number or a number; a quoted value
+    stays text (``"2"``), and the field's check names it."""
+    if isinstance(value, list):
+        return [_typed(item, is_text) for item in value]
     if not isinstance(value, _Plain):
         return value
     text = str(value)
-    expected = _TYPES[key]
-    if bool in expected and text.lower() in _BOOLS:
+    if is_text:
+        return text
+    if text.lower() in _BOOLS:
         return _BOOLS[text.lower()]
-    if int in expected and re.fullmatch(r"[-+]?[0-9]+", text):
+    if re.fullmatch(r"[-+]?[0-9]+", text):
         return int(text)
-    return text
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 MANIFEST_KEYS = {"output_dir", "defaults", "jobs"}
-_TYPES: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "language": (str,),
-    "task": (str,),
-    "formats": (str, list),
-    "diarize": (bool,),
-    "num_speakers": (int,),
-    "min_speakers": (int,),
-    "max_speakers": (int,),
-    "emotion": (bool,),
-    "emotion_dimensional": (bool,),
-    "audio": (str,),
-    "id": (str,),
-    "output": (str,),
-}
+MODEL_FIELDS = ("model", "diarization_model", "emotion_model", "emotion_dimensional_model")
+#: the fields of a job entry that are not settings
+_TYPES: dict[str, tuple[type, ...]] = {"audio": (str,), "id": (str,), "output": (str,)}
 
 
 class _Problems:
@@ -256,7 +240,7 @@ def load_manifest(path: Path, cli_settings: JobSettings, output_dir: Path | None
         problems.add(key, f"unknown key (allowed: {', '.join(sorted(MANIFEST_KEYS))})")
     base = path.parent.resolve()
     output_dir = output_dir or base / str(data.get("output_dir") or "out")
-    defaults = _settings(data.get("defaults") or {}, cli_settings, "defaults", problems)
+    defaults = _settings(data.get("defaults") or {}, cli_settings, "defaults", problems, base)
     raw_jobs = data.get("jobs")
     if not isinstance(raw_jobs, list) or not raw_jobs:
         problems.add("jobs", "must be a non-empty list")
@@ -294,20 +278,31 @@ def _refuse_aliases(text: str) -> None:
             )
 
 
-def _settings(raw: Any, base: JobSettings, where: str, problems: _Problems) -> JobSettings:
-    """Validate the JobSettings fields of a mapping and apply them over ``base``."""
+def _settings(
+    raw: Any, base: JobSettings, where: str, problems: _Problems, folder: Path
+) -> JobSettings:
+    """Check the settings of a mapping (the flags table's per-job rows) and apply them over
+    ``base``; null means "not set here". A model given as ``./x`` or ``../x`` is a folder
+    beside the manifest."""
     if not isinstance(raw, dict):
         problems.add(where, "must be a mapping")
         return base
-    allowed = {f.name for f in fields(JobSettings)}
     changes = {}
     for key, value in raw.items():
-        if key not in allowed:
+        flag = BY_NAME.get(key)
+        if flag is None or not flag.per_job:
             problems.add(f"{where}.{key}", "unknown key")
-        elif value is not None and _type_ok(key, value := _typed(key, value), f"{where}.{key}",
-                                            problems):  # fmt: skip
-            changes[key] = _normalise(key, value, f"{where}.{key}", problems)
-    return replace(base, **changes)
+        elif value is not None:
+            try:
+                changes[key] = flag.check(value := _typed(value, flag.is_text))
+                if key in MODEL_FIELDS and value.startswith(("./", "../")):
+                    changes[key] = str(folder / value)
+            except ValueError as exc:
+                problems.add(f"{where}.{key}", str(exc)[:200])
+    settings = replace(base, **changes)
+    for problem in cross_check(vars(settings)):
+        problems.add(where, problem)
+    return settings
 
 
 def _type_ok(key: str, value: Any, where: str, problems: _Problems) -> bool:
@@ -319,22 +314,6 @@ def _type_ok(key: str, value: Any, where: str, problems: _Problems) -> bool:
     return ok
 
 
-def _normalise(key: str, value: Any, where: str, problems: _Problems) -> Any:
-    if key == "formats":
-        try:
-            return parse_formats(value)
-        except UsageError:
-            problems.add(where, f"unknown format in {value!r}; choose from {', '.join(FORMATS)}")
-            return None
-    if key == "language" and (problem := language_problem(value)):
-        problems.add(where, problem)
-    if key == "task" and value not in TASKS:
-        problems.add(where, f"must be one of {', '.join(TASKS)}")
-    if key.endswith("_speakers") and value is not None and value < 1:
-        problems.add(where, "must be at least 1")
-    return value
-
-
 def _job(
     index: int, raw: Any, base: Path, output_dir: Path, defaults: JobSettings, problems: _Problems
 ) -> Job | None:
@@ -344,7 +323,7 @@ def _job(
     if not isinstance(raw, dict):
         problems.add(where, "must be a mapping with 'audio' (or a path string)")
         return None
-    raw = {k: _typed(k, v) if k in ("audio", "id", "output") else v for k, v in raw.items()}
+    raw = {k: _typed(v, True) if k in _TYPES else v for k, v in raw.items()}
     for key in ("audio", "id", "output"):
         if key in raw:
             _type_ok(key, raw[key], f"{where}.{key}", problems)
@@ -353,8 +332,8 @@ def _job(
         if "audio" not in raw:
             problems.add(f"{where}.audio", "missing (the audio file to transcribe)")
         return None
-    settings = _settings({k: v for k, v in raw.items() if k not in ("audio", "id", "output")},
-                         defaults, where, problems)  # fmt: skip
+    fields = {k: v for k, v in raw.items() if k not in ("audio", "id", "output")}
+    settings = _settings(fields, defaults, where, problems, base)
     audio_path = (base / audio).absolute()
     output = str(raw.get("output") or _default_output(audio_path, base))
     try:

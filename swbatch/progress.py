@@ -36,11 +36,12 @@ class Progress:
                 detail = (
                     f" ({record.audio_seconds:.1f} s audio in {record.wall_seconds:.1f} s, "
                     f"{speed:.0f}x)"
-                    if record.state == "done"
+                    if record.state == "done" and record.audio_seconds
                     else ""
                 )
+                why = f" [{record.action}: {record.reason}]" if record.reason else ""
                 self._write(
-                    f"swbatch: [{self.count}/{self.total}] {record.state} {record.id}{detail}"
+                    f"swbatch: [{self.count}/{self.total}] {record.state} {record.id}{detail}{why}"
                 )
             if self._bar is not None:
                 self._bar.set_postfix(

@@ -42,7 +42,10 @@ class JobRecord:
     id: str
     audio: str
     state: str  # done | failed | skipped
-    reason: str | None = None
+    reason: str | None = None  # why it failed, was skipped, or was redone / enriched / written
+    #: what was done: run (new), redo (settings changed, --overwrite), enrich (only the
+    #: diarization/emotion stages on the existing transcript), write (formats from the JSON)
+    action: str | None = None
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
@@ -59,6 +62,8 @@ class Summary:
     skipped: int = 0
     failed: int = 0
     busy_elsewhere: int = 0
+    #: files that went through ASR in this run (a rerun that only enriches or writes has none)
+    transcribed: int = 0
     audio_seconds: float = 0.0
     started: float = field(default_factory=time.time)
     wall_seconds: float = 0.0

@@ -61,20 +61,29 @@ def test_windows_are_the_whole_file_cut_in_pauses(recording):
 OPTIONS = {"word_timestamps": True}
 
 
+def decoding():
+    """The decoding options of a job with ``OPTIONS``, as the pipeline makes them."""
+    from swbatch.flags import asr_kwargs
+    from swbatch.jobs import JobSettings
+    from swbatch.pipeline.infer import AsrOptions
+
+    return AsrOptions(asr_kwargs(JobSettings(**OPTIONS)))
+
+
 @pytest.fixture(scope="module")
 def windowed(recording, whisper) -> dict:
     """The recording transcribed window by window, in one go."""
-    from swbatch.pipeline.infer import AsrOptions, transcribe_windows
+    from swbatch.pipeline.infer import transcribe_windows
 
-    return transcribe_windows(whisper, audio.windows(recording[0], WINDOW), AsrOptions(**OPTIONS))
+    return transcribe_windows(whisper, audio.windows(recording[0], WINDOW), decoding())
 
 
 def test_windowed_transcript_matches_unchunked(recording, whisper, windowed):
-    from swbatch.pipeline.infer import AsrOptions, transcribe
+    from swbatch.pipeline.infer import transcribe
 
     path, spoken = recording
     samples = audio.decode(path).samples
-    whole = transcribe(whisper, samples, AsrOptions(**OPTIONS))
+    whole = transcribe(whisper, samples, decoding())
     reference = " ".join(spoken)
     wer_whole = word_error_rate([reference], [" ".join(s["text"] for s in whole["segments"])])
     wer_windowed = word_error_rate([reference], [" ".join(s["text"] for s in windowed["segments"])])
@@ -115,10 +124,10 @@ def test_checkpoint_keeps_whole_windows_and_drops_a_torn_line(tmp_path):
 
 
 def test_resume_from_a_checkpoint_gives_the_same_transcript(tmp_path, recording, whisper, windowed):
-    from swbatch.pipeline.infer import AsrOptions, transcribe_windows
+    from swbatch.pipeline.infer import transcribe_windows
 
     path, _ = recording
-    options = AsrOptions(**OPTIONS)
+    options = decoding()
     checkpoint = Checkpoint.for_job(tmp_path, "long.flac", {"window_seconds": WINDOW})
     first = transcribe_windows(whisper, itertools.islice(audio.windows(path, WINDOW), 2),
                                options, checkpoint)  # fmt: skip

@@ -14,6 +14,6 @@ Only what the CLI and the Python API need is imported here; heavy libraries load
 """
 
 from .options import RunOptions
-from .runner import run_batch
+from .runner import dry_run, run_batch
 
-__all__ = ["RunOptions", "run_batch"]
+__all__ = ["RunOptions", "dry_run", "run_batch"]

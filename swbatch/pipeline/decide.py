@@ -1,35 +1,23 @@
-"""What to do with a job before any audio is touched: run it, or skip it and say why.
+"""What to do with a job before any audio is touched: run, skip, redo, enrich or write, and why.
 
-"Done" has one definition, here: every requested output exists (writes are atomic and the JSON
-comes last, so an existing file is a complete one).
+The job's settings now are compared with those its JSON records (:mod:`swbatch.rerun`): a job
+done with the same settings is skipped, one whose transcription settings changed is redone, one
+that only needs emotion or diarization added gets only that stage, and one that only lacks
+formats gets them written from its JSON.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..jobs import Job
-from ..status import ALREADY_DONE
+from ..rerun import Plan, compare, recorded_options
 from .options import RunOptions
 from .write import output_paths
 
 
-@dataclass(frozen=True)
-class Decision:
-    """``run`` the job, or skip it with ``reason`` (the status record's reason)."""
-
-    run: bool
-    reason: str | None = None
-
-
-def is_done(output_dir: Path, job: Job) -> bool:
-    """Every requested output exists."""
-    return all((output_dir / rel).is_file() for rel in output_paths(job).values())
-
-
-def decide(output_dir: Path, job: Job, options: RunOptions) -> Decision:
-    """Run a job unless it is done and ``--overwrite`` was not given."""
-    if not options.overwrite and is_done(output_dir, job):
-        return Decision(run=False, reason=ALREADY_DONE)
-    return Decision(run=True)
+def decide(output_dir: Path, job: Job, options: RunOptions, model) -> Plan:
+    """The plan for ``job`` (``model``: its resolved Whisper model, never loaded here)."""
+    now = {"repo_id": model.repo_id, "revision": model.revision, "path": str(model.path)}
+    wanted = recorded_options(job.settings, options.batch_size)
+    return compare(output_dir, output_paths(job), now, wanted, options.overwrite)

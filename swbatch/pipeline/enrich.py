@@ -1,5 +1,8 @@
 """The enrich stage: speakers (pyannote) and speech emotion (wav2vec2) added to a transcript.
 
+It runs on a fresh transcript, or (a rerun that only adds enrichment) on a finished job's JSON:
+a diarization the document already has is kept (a changed one means the job is redone, since
+diarized segments were split by speaker), and emotion is judged anew on the current segments.
 torch, pyannote and transformers are imported by the model loaders, only when a job asks for them.
 """
 
@@ -15,25 +18,28 @@ from .loaded import LoadedModels
 EMOTION_FLAGS = (("emotion", False), ("emotion_dimensional", True))
 
 
-def preload(models: LoadedModels, pending: Iterable[JobSettings]) -> None:
+def preload(models: LoadedModels, transcribe: Iterable[JobSettings],
+            enrich_only: Iterable[JobSettings] = ()) -> None:  # fmt: skip
     """Load the models that pending jobs need before any audio is touched, so a missing extra
-    or model is one clear error, not a failure of every job."""
-    pending = list(pending)
-    for name in dict.fromkeys(s.model for s in pending):
+    or model is one clear error, not a failure of every job. Jobs in ``enrich_only`` need no
+    Whisper model."""
+    transcribe = list(transcribe)
+    for name in dict.fromkeys(s.model for s in transcribe):
         models.whisper(name)
-    if any(s.diarize for s in pending):
-        models.diarizer()
-    for flag, dimensional in EMOTION_FLAGS:
-        if any(getattr(s, flag) for s in pending):
-            models.emotion(dimensional)
+    for settings in (*transcribe, *enrich_only):
+        if settings.diarize:
+            models.diarizer(settings.diarization_model)
+        for flag, dimensional in EMOTION_FLAGS:
+            if getattr(settings, flag):
+                models.emotion(dimensional, getattr(settings, f"{flag}_model"))
 
 
 def enrich(models: LoadedModels, settings: JobSettings, audio: DecodedAudio, doc: dict) -> None:
     """Speakers first, then emotion, so segments split at a speaker change are judged apart."""
     from ..speakers import assign_speakers, speaker_table, turns_as_dicts
 
-    if settings.diarize:
-        turns = models.diarizer()(
+    if settings.diarize and "turns" not in doc:
+        turns = models.diarizer(settings.diarization_model)(
             audio.samples,
             SAMPLE_RATE,
             num_speakers=settings.num_speakers,
@@ -43,8 +49,11 @@ def enrich(models: LoadedModels, settings: JobSettings, audio: DecodedAudio, doc
         doc["segments"] = assign_speakers(doc["segments"], turns)
         doc["speakers"] = speaker_table(turns)
         doc["turns"] = turns_as_dicts(turns)
+    flags = [flag for flag, _ in EMOTION_FLAGS]
+    doc["segments"] = [{k: v for k, v in s.items() if k not in flags} for s in doc["segments"]]
     for flag, dimensional in EMOTION_FLAGS:
         if getattr(settings, flag):
-            results = models.emotion(dimensional)(audio.samples, SAMPLE_RATE, doc["segments"])
+            model = models.emotion(dimensional, getattr(settings, f"{flag}_model"))
+            results = model(audio.samples, SAMPLE_RATE, doc["segments"])
             for seg, result in zip(doc["segments"], results, strict=True):
                 seg[flag] = result

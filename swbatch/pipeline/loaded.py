@@ -54,15 +54,23 @@ class LoadedModels:
             ),
         )
 
-    def diarizer(self):
+    def resolved(self, name: str | None) -> Any:
+        """The resolved (not loaded) Whisper model of ``name``."""
+        return self._resolved[name]
+
+    def diarizer(self, name: str | None = None):
+        """The diarization pipeline ``name`` (None: the default one)."""
         from ..diarization import load_diarizer
 
-        return self._once(("diarization",), lambda: load_diarizer(None, self.device, self.paths))
+        return self._once(
+            ("diarization", name), lambda: load_diarizer(name, self.device, self.paths)
+        )
 
-    def emotion(self, dimensional: bool):
+    def emotion(self, dimensional: bool, name: str | None = None):
+        """The categorical (or dimensional) emotion model ``name`` (None: the default one)."""
         from ..emotion import load_emotion
 
         return self._once(
-            ("emotion", dimensional),
-            lambda: load_emotion(None, self.device, self.paths, dimensional=dimensional),
+            ("emotion", dimensional, name),
+            lambda: load_emotion(name, self.device, self.paths, dimensional=dimensional),
         )

@@ -18,28 +18,21 @@ class RunOptions:
 
     device: str = "auto"
     compute_type: str = "auto"
-    beam_size: int = 5
-    vad: bool = False
-    word_timestamps: bool = False
     batch_size: int = 1
     workers: int | None = None
     cpu_threads: int | None = None
     overwrite: bool = False
+    dry_run: bool = False
     quiet: bool = False
     shard: str | None = None
 
 
 def asr_options(job: Job, options: RunOptions) -> AsrOptions:
-    """The decoding options of one job: its own settings over the batch's (diarization needs
-    word times to place speaker changes)."""
-    return AsrOptions(
-        language=job.settings.language,
-        task=job.settings.task,
-        beam_size=options.beam_size,
-        vad=options.vad,
-        word_timestamps=options.word_timestamps or job.settings.diarize,
-        batch_size=options.batch_size,
-    )
+    """The decoding options of one job: its settings as faster-whisper arguments (the flags
+    table's ``asr`` column), and the batch's batch size."""
+    from ..flags import asr_kwargs
+
+    return AsrOptions(asr_kwargs(job.settings), options.batch_size)
 
 
 def cpu_count() -> int:

@@ -19,6 +19,7 @@ from ..cache import CachePaths, configure_global_cache_env
 from ..errors import JobError
 from ..jobs import Batch, Job
 from ..progress import Progress
+from ..rerun import Plan, recorded_options
 from ..status import BatchState, JobRecord, Summary
 from .decide import decide
 from .decode import DecodedFile, decode_file
@@ -27,7 +28,7 @@ from .enrich import enrich, preload
 from .infer import resolve_device, transcribe_windows
 from .loaded import LoadedModels
 from .options import RunOptions, asr_options, default_parallelism
-from .write import document, write_outputs
+from .write import document, stamp, write_outputs
 
 
 class Runner:
@@ -52,9 +53,11 @@ class Runner:
 
     def run(self) -> Summary:
         """Run every job not yet done; returns the summary (also written to the state folder)."""
-        out = self.batch.output_dir
+        actions = [(job.settings, self.plan(job).action) for job in self.batch.jobs]
         preload(
-            self.models, (j.settings for j in self.batch.jobs if decide(out, j, self.options).run)
+            self.models,
+            (s for s, action in actions if action in ("run", "redo")),
+            (s for s, action in actions if action == "enrich"),
         )
         progress = Progress(len(self.batch.jobs), self.options.quiet)
         decoder = ThreadPoolExecutor(1, thread_name_prefix="swbatch-decode")
@@ -89,22 +92,32 @@ class Runner:
             self._finish(JobRecord(job.id, str(job.audio), "skipped", "running in another process"),
                          progress)  # fmt: skip
             return None
-        decision = decide(self.batch.output_dir, job, self.options)
-        if not decision.run:
+        plan = self.plan(job)
+        if plan.action == "skip":
             self.state.release(claim)
-            self._finish(JobRecord(job.id, str(job.audio), "skipped", decision.reason), progress)
+            self._finish(JobRecord(job.id, str(job.audio), "skipped", plan.reason), progress)
             return None
-        decoded = decoder.submit(decode_file, job.audio)
-        return runner.submit(self._run_job, job, decoded, claim, progress)
+        decoded = decoder.submit(decode_file, job.audio) if plan.action != "write" else None
+        return runner.submit(self._run_job, job, plan, decoded, claim, progress)
 
-    def _run_job(self, job: Job, decoded: Future, claim: int, progress: Progress) -> None:
+    def plan(self, job: Job) -> Plan:
+        return decide(self.batch.output_dir, job, self.options,
+                      self.models.resolved(job.settings.model))  # fmt: skip
+
+    def _run_job(self, job: Job, plan: Plan, decoded: Future | None, claim: int,
+                 progress: Progress) -> None:  # fmt: skip
         started = time.perf_counter()
-        record = JobRecord(job.id, str(job.audio), "failed")
+        record = JobRecord(job.id, str(job.audio), "failed", action=plan.action)
         try:
-            audio: DecodedFile = decoded.result()
-            doc = self._document(job, audio)
-            record.outputs = write_outputs(self.batch.output_dir, job, doc)
-            record.state, record.audio_seconds = "done", audio.duration
+            if plan.action == "write":  # formats from the JSON: no audio, nothing transcribed
+                doc, formats, duration = plan.doc, plan.formats, 0.0
+            else:
+                audio: DecodedFile = decoded.result()
+                doc = self._document(job, plan, audio)
+                formats, duration = None, audio.duration
+            record.outputs = write_outputs(self.batch.output_dir, job, doc, formats)
+            record.state, record.audio_seconds = "done", duration
+            record.reason = None if plan.action == "run" else plan.reason
         except JobError as exc:
             record.reason = str(exc)
         except Exception as exc:  # one bad job must never end the batch: record it, go on
@@ -114,16 +127,28 @@ class Runner:
         record.wall_seconds = round(time.perf_counter() - started, 3)
         self._finish(record, progress)
 
-    def _document(self, job: Job, audio: DecodedFile) -> dict:
-        """infer -> enrich: the output document of one decoded job, with its timings."""
+    def _document(self, job: Job, plan: Plan, audio: DecodedFile) -> dict:
+        """infer -> enrich: the output document of one decoded job, with its timings; for an
+        ``enrich`` plan, the finished job's document with only its enrichment redone."""
         started = time.perf_counter()
-        whisper = self.models.whisper(job.settings.model)
-        asr = transcribe_windows(whisper, audio.windows(), asr_options(job, self.options))
-        doc = document(job, audio.duration, asr, whisper)
+        options = recorded_options(job.settings, self.options.batch_size)
+        if plan.action == "enrich":
+            doc = dict(plan.doc)
+            kept = {k: doc["options"][k] for k in ("formats", "oom_retry_batch_size")
+                    if k in doc["options"]}  # fmt: skip
+            stamp(doc, {**options, **kept})
+            transcribe_seconds = doc.get("timings", {}).get("transcribe_seconds", 0.0)
+        else:
+            whisper = self.models.whisper(job.settings.model)
+            asr = transcribe_windows(whisper, audio.windows(), asr_options(job, self.options))
+            with self._summary_lock:
+                self.summary.transcribed += 1
+            doc = document(job, audio.duration, asr, whisper, options)
+            transcribe_seconds = asr["transcribe_seconds"]
         enrich(self.models, job.settings, audio.audio, doc)
         doc["timings"] = {
             "decode_seconds": round(audio.decode_seconds, 3),
-            "transcribe_seconds": asr["transcribe_seconds"],
+            "transcribe_seconds": transcribe_seconds,
             "total_seconds": round(time.perf_counter() - started + audio.decode_seconds, 3),
         }
         return doc
@@ -145,3 +170,21 @@ def _raise_unexpected(futures) -> None:
 def run_batch(batch: Batch, options: RunOptions, paths: CachePaths | None = None) -> Summary:
     """Python API: run a batch (only shard ``options.shard`` of it, if set); returns its summary."""
     return Runner(jobs_to_run(batch, options), options, paths).run()
+
+
+def dry_run(
+    batch: Batch, options: RunOptions, paths: CachePaths | None = None
+) -> list[tuple[Job, Plan]]:
+    """What a run would do with each job, and why; loads no model and writes nothing."""
+    from ..models import default_whisper_model, resolve_model
+
+    batch = jobs_to_run(batch, options)
+    paths = paths or configure_global_cache_env(for_writing=False)
+    resolved = {
+        name: resolve_model(name, "whisper", paths) if name else default_whisper_model(paths)
+        for name in {job.settings.model for job in batch.jobs}
+    }
+    return [
+        (job, decide(batch.output_dir, job, options, resolved[job.settings.model]))
+        for job in batch.jobs
+    ]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..jobs import Job
+from ..subtitles import Layout
 from ..writers import atomic_write, remove_stale_temps, render
 from .infer import LoadedWhisper
 
@@ -27,10 +28,11 @@ def output_paths(job: Job) -> dict[str, str]:
     }
 
 
-def document(job: Job, duration: float, asr: dict, whisper: LoadedWhisper) -> dict:
+def document(job: Job, duration: float, asr: dict, whisper: LoadedWhisper, options: dict) -> dict:
     """The output JSON document (schema: swbatch/schemas/transcript.schema.json) from the infer
-    stage's result, before enrichment; ``timings`` are added once every stage has run."""
-    return {
+    stage's result, before enrichment; ``options`` are the settings in force
+    (:func:`swbatch.rerun.recorded_options`); ``timings`` are added once every stage has run."""
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "swbatch_version": __version__,
         "id": job.id,
@@ -39,16 +41,33 @@ def document(job: Job, duration: float, asr: dict, whisper: LoadedWhisper) -> di
         "language": asr["language"],
         "language_probability": asr["language_probability"],
         "model": whisper.describe(),
-        "options": {**asr["options"], "formats": list(job.settings.formats)},
         "segments": asr["segments"],
     }
+    stamp(doc, {**options, **asr["options"], "formats": list(job.settings.formats)})
+    return doc
 
 
-def write_outputs(output_dir: Path, job: Job, doc: dict) -> list[str]:
-    """Every format, JSON last; returns the paths written. The caller holds the job's claim,
-    so the temporary files a killed run left beside them are nobody else's."""
-    rels = output_paths(job)
+def stamp(doc: dict, options: dict) -> None:
+    """Record the settings in force and their fingerprint (what a rerun compares against)."""
+    from ..rerun import fingerprint
+
+    doc["options"] = options
+    doc["fingerprint"] = fingerprint(doc["model"], options)
+
+
+def write_outputs(
+    output_dir: Path, job: Job, doc: dict, formats: tuple[str, ...] | None = None
+) -> list[str]:
+    """Every format of the job (or only ``formats``), JSON last; returns the paths written.
+    SRT and VTT are laid out by the job's ``max_line_width``/``max_line_count``, which the
+    JSON's options record. The caller holds the job's claim, so the temporary files a killed
+    run left beside them are nobody else's."""
+    rels = {f: rel for f, rel in output_paths(job).items() if formats is None or f in formats}
     for rel in rels.values():
         remove_stale_temps(output_dir, rel)
+    layout = Layout(job.settings.max_line_width, job.settings.max_line_count)
+    if "json" in rels:
+        doc["options"].update(max_line_width=layout.max_line_width,
+                              max_line_count=layout.max_line_count)  # fmt: skip
     order = sorted(rels, key=lambda fmt: fmt == "json")
-    return [str(atomic_write(output_dir, rels[fmt], render(fmt, doc))) for fmt in order]
+    return [str(atomic_write(output_dir, rels[fmt], render(fmt, doc, layout))) for fmt in order]

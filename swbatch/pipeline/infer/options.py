@@ -2,43 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class AsrOptions:
-    """Decoding options; the defaults are faster-whisper's own except where noted."""
+    """How a job is decoded: faster-whisper's keyword arguments, made from the job's settings
+    by :func:`swbatch.flags.asr_kwargs` (each decoding flag's ``asr`` name in the flags table),
+    and the batch size."""
 
-    language: str | None = None
-    task: str = "transcribe"
-    beam_size: int = 5
-    vad: bool = False
-    word_timestamps: bool = False
+    kwargs: dict = field(default_factory=dict)
     #: >1 decodes 30-s chunks in batches (faster-whisper's batched decoding)
     batch_size: int = 1
-    #: prompt each 30-s chunk (and each window of a long file) with the text before it
-    condition_on_previous_text: bool = True
+
+    @property
+    def language(self) -> str | None:
+        return self.kwargs.get("language")
+
+    @property
+    def vad(self) -> bool:
+        return bool(self.kwargs.get("vad_filter"))
 
 
 def conditions_on_previous_text(options: AsrOptions) -> bool:
     """Whether decoding carries text across chunks: batched decoding never does (its chunks are
     decoded side by side), so neither does it across windows."""
-    return options.condition_on_previous_text and options.batch_size <= 1
+    return options.kwargs.get("condition_on_previous_text", True) and options.batch_size <= 1
 
 
 def whisper_kwargs(options: AsrOptions) -> dict:
     """The keyword arguments every backend passes to faster-whisper for ``options``.
 
-    Every decoding option is translated here and nowhere else, so a new option is one field
-    above and one line below, and all backends decode alike.
+    The flags table names each decoding option's faster-whisper argument, so a new option is one
+    row there; here only what a backend cannot take is dropped.
     """
-    kwargs = {
-        "language": options.language,
-        "task": options.task,
-        "beam_size": options.beam_size,
-        "vad_filter": options.vad,
-        "word_timestamps": options.word_timestamps,
-    }
-    if options.batch_size <= 1:  # the batched pipeline takes no such argument
-        kwargs["condition_on_previous_text"] = options.condition_on_previous_text
+    kwargs = dict(options.kwargs)
+    if options.batch_size > 1:  # the batched pipeline decodes its chunks independently
+        kwargs.pop("condition_on_previous_text", None)
     return kwargs

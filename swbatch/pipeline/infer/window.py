@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...errors import JobError
@@ -96,7 +96,7 @@ def _transcribe_once(
     return {
         "language": info.language,
         "language_probability": round(float(info.language_probability), 4),
-        "options": asdict(options),
+        "options": {},  # what the run changed on its own (an OOM retry's batch size)
         "segments": out,
         "prompt_tokens": prompt,
         "transcribe_seconds": round(time.perf_counter() - started, 3),

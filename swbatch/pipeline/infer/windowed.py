@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from ...errors import JobError
@@ -57,8 +56,10 @@ def transcribe_windows(
         context = {}
         if entries and options.language is None:
             context["language"] = entries[0]["language"]
-        if entries and conditions_on_previous_text(options):
-            context["initial_prompt"] = entries[-1]["prompt_tokens"] or None
+        if entries:  # the user's --initial-prompt is the first window's; then, as faster-whisper
+            # does between its 30-s chunks, the text before (or no prompt without conditioning)
+            prompt = entries[-1]["prompt_tokens"] if conditions_on_previous_text(options) else None
+            context["initial_prompt"] = prompt or None
         asr = transcribe(loaded, window.samples, options, **context)
         entry = {
             "index": window.index,
@@ -77,7 +78,7 @@ def transcribe_windows(
     if not entries:
         raise JobError("no audio decoded")
     segments = [dict(seg, id=i) for i, seg in enumerate(s for e in entries for s in e["segments"])]
-    opts = asdict(options)
+    opts = {}
     retried = [e["oom_retry_batch_size"] for e in entries if "oom_retry_batch_size" in e]
     if retried:
         opts["oom_retry_batch_size"] = min(retried)
