@@ -20,10 +20,8 @@ from .errors import SwbatchError, UsageError
 
 
 def _annotation(flag) -> object:
-    """Text flags are annotated as such, so that :func:`_keep_text` keeps their values as typed."""
-    if not flag.is_text:
-        return inspect.Parameter.empty
-    return "str | None" if flag.default is None else "str"
+    """The flag's type: ``--help`` shows it, and :func:`_keep_text` keeps text values as typed."""
+    return flag.type or inspect.Parameter.empty
 
 
 def _batch_command(first: str, first_help: str, summary: str) -> tuple[inspect.Signature, str]:

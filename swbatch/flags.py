@@ -43,16 +43,21 @@ class Flag:
         return "--" + self.name.replace("_", "-")
 
     @property
+    def type(self) -> type | None:
+        """The type of its values, where there is one (``--help`` shows it)."""
+        return getattr(self.check, "type", None)
+
+    @property
     def is_text(self) -> bool:
         """Its values are text, to be kept as typed (Fire would read ``a, b`` as a tuple)."""
-        return getattr(self.check, "is_text", False)
+        return self.type is str
 
 
 def _nullable(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def nullable(value: Any) -> Any:
         return None if value is None else check(value)
 
-    nullable.is_text = getattr(check, "is_text", False)  # type: ignore[attr-defined]
+    nullable.type = getattr(check, "type", None)  # type: ignore[attr-defined]
     return nullable
 
 
@@ -62,12 +67,16 @@ def boolean(value: Any) -> bool:
     return value
 
 
+boolean.type = bool  # type: ignore[attr-defined]
+
+
 def whole(minimum: int) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"must be a whole number >= {minimum}, not {value!r}")
         return value
 
+    check.type = int  # type: ignore[attr-defined]
     return check
 
 
@@ -80,6 +89,7 @@ def number(low: float = -math.inf, high: float = math.inf) -> Callable[[Any], fl
             raise ValueError(f"must be {bounds}, not {value!r}")
         return float(value)
 
+    check.type = float  # type: ignore[attr-defined]
     return check
 
 
@@ -89,7 +99,7 @@ def text(value: Any) -> str:
     return value
 
 
-text.is_text = True  # type: ignore[attr-defined]
+text.type = str  # type: ignore[attr-defined]
 
 
 def folder(value: Any) -> str:
@@ -112,7 +122,7 @@ def language(value: Any) -> str:
     return value
 
 
-language.is_text = True  # type: ignore[attr-defined]
+language.type = str  # type: ignore[attr-defined]
 
 
 def choice(*options: str) -> Callable[[Any], str]:
@@ -121,7 +131,7 @@ def choice(*options: str) -> Callable[[Any], str]:
             raise ValueError(f"must be one of {', '.join(options)}, not {value!r}")
         return value
 
-    check.is_text = True  # type: ignore[attr-defined]
+    check.type = str  # type: ignore[attr-defined]
     return check
 
 
@@ -148,7 +158,7 @@ def formats(value: Any) -> tuple[str, ...]:
         raise ValueError(f"must be a list of {', '.join(FORMATS)}, not {value!r}") from None
 
 
-formats.is_text = True  # type: ignore[attr-defined]
+formats.type = str  # type: ignore[attr-defined]
 
 
 _positive = number(0.0)

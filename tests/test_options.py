@@ -140,7 +140,7 @@ def test_thresholds_and_vad_fields_are_recorded(tmp_path, spoken, demo_env):
         (["--vad-min-silence-ms", "-1"], "--vad-min-silence-ms: must be a whole number >= 0"),
         (["--max-line-width", "0"], "--max-line-width: must be a whole number >= 1"),
         (["--min-speakers", "3", "--max-speakers", "2"], "--min-speakers 3 is more than"),
-        (["--initial-prompt"], "--initial-prompt: must be a non-empty text"),
+        (["--initial-prompt"], "--initial-prompt needs a value"),
     ],
 )
 def test_bad_values_are_one_line_before_any_audio(tmp_path, spoken, demo_env, flags, message):
@@ -157,7 +157,7 @@ def test_manifest_fields_are_checked_like_flags(tmp_path, spoken, demo_env):
     (tmp_path / "a.wav").write_bytes(spoken.read_bytes())
     manifest.write_text(
         "defaults: {temperature: [0, 2], beam_size: 2}\n"
-        "jobs:\n  - {audio: a.wav, hotwords: 7, vad_threshold: 0.3, max_line_count: 0}\n"
+        "jobs:\n  - {audio: a.wav, hotwords: '', vad_threshold: 0.3, max_line_count: 0}\n"
         "  - {audio: a.wav, output: b, initial_prompt: 'Doctor Smythe.', temperature: 0.2}\n"
     )
     res = run_cli(["run", str(manifest), "--model", "demo"], demo_env)
@@ -167,7 +167,7 @@ def test_manifest_fields_are_checked_like_flags(tmp_path, spoken, demo_env):
                    "jobs[0].max_line_count: must be a whole number >= 1"):  # fmt: skip
         assert needle in res.stderr
     fixed = manifest.read_text().replace("[0, 2]", "[0, 0.6]").replace("count: 0", "count: 2")
-    manifest.write_text(fixed.replace("hotwords: 7", "hotwords: Smythe"))
+    manifest.write_text(fixed.replace("hotwords: ''", "hotwords: Smythe"))
     res = run_cli(["run", str(manifest), "--model", "demo", "--formats", "json"], demo_env)
     assert res.returncode == 0, res.stderr
     first = json.loads((tmp_path / "out" / "whisper_json" / "a.wav.json").read_text())

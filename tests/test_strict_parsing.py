@@ -110,8 +110,8 @@ jobs:
     )
     res = run_cli(["run", str(manifest)], demo_env)
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    for needle in ("jobs[0].num_speakers: must be int, got str '2'",
-                   "jobs[1].diarize: must be bool, got str 'maybe'",
+    for needle in ("jobs[0].num_speakers: must be a whole number >= 1, not '2'",
+                   "jobs[1].diarize: must be true or false, not 'maybe'",
                    "jobs[2].language: unknown language 'xx'",
                    "jobs[3].language: unknown language 'No'; language codes are lower case: no",
                    "jobs[4].id: must be str, got list", "jobs[5]: must be a mapping",
