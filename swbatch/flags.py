@@ -152,10 +152,13 @@ def temperatures(value: Any) -> tuple[float, ...]:
 
 
 def formats(value: Any) -> tuple[str, ...]:
+    problem = ValueError(f"must be a list of {', '.join(FORMATS)}, not {value!r}")
+    if not isinstance(value, str | list | tuple):
+        raise problem
     try:
         return parse_formats(value)
     except UsageError:
-        raise ValueError(f"must be a list of {', '.join(FORMATS)}, not {value!r}") from None
+        raise problem from None
 
 
 formats.type = str  # type: ignore[attr-defined]

@@ -90,8 +90,9 @@ jobs:
     res = run_cli(["run", str(manifest)], demo_env)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     for needle in ("defaults: must be a mapping", "jobs[0].audio: must be str, got dict",
-                   "jobs[1].diarize: must be bool, got str 'yes'", "jobs[1].language: must be str",
-                   "jobs[1].formats: must be str or list, got dict",
+                   "jobs[1].diarize: must be true or false, not 'yes'",
+                   "jobs[1].language: must be a non-empty text",
+                   "jobs[1].formats: must be a list of json",
                    "jobs[2].output: 'sub/../../../b' would be written outside output_dir",
                    "jobs[3].output: '/tmp/c' would be written outside output_dir",
                    "jobs[4].id: must be str, got dict", "jobs[5]: must be a mapping"):  # fmt: skip
