@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .cache import CachePaths
 
 DEFAULT_MODEL = "pyannote/speaker-diarization-community-1"
-INSTALL_HINT = "pip install 'swbatch[diarization]' -c constraints/torch.txt"
+INSTALL_HINT = "pip install 'swbatch[diarization]'"
 
 
 def _import_pyannote() -> tuple[Any, Any]:

@@ -33,7 +33,7 @@ DEFAULT_DIMENSIONAL = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
 DIMENSIONS = ("arousal", "dominance", "valence")  # the audeering head's output order
 MIN_SECONDS = 1.0
 MAX_SECONDS = 30.0
-INSTALL_HINT = "pip install 'swbatch[emotion]' -c constraints/torch.txt"
+INSTALL_HINT = "pip install 'swbatch[emotion]'"
 #: Weights that only training uses; a checkpoint may leave them out without harm.
 TRAINING_ONLY_WEIGHTS = ("masked_spec_embed",)
 

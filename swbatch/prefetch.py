@@ -124,14 +124,20 @@ def _fetch_local(
     return snapshot, verified, origin
 
 
+def _offline_note() -> str:
+    from huggingface_hub import constants
+
+    return " (HF_HUB_OFFLINE is set: unset it to download)" * constants.HF_HUB_OFFLINE
+
+
 def _hub_error(exc: Exception, spec: ModelSpec, where: str, token: str | None) -> PrefetchError:
     """One line for each way a hub download fails; never the token."""
     from huggingface_hub import constants
     from huggingface_hub.errors import (
+        EntryNotFoundError,
         GatedRepoError,
         HfHubHTTPError,
         LocalEntryNotFoundError,
-        RemoteEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
@@ -153,11 +159,10 @@ def _hub_error(exc: Exception, spec: ModelSpec, where: str, token: str | None) -
         )
     elif isinstance(exc, RevisionNotFoundError):
         msg = f"revision {spec.source.revision} of {spec.repo} not found{code}; check {where}"
-    elif isinstance(exc, RemoteEntryNotFoundError):
-        msg = f"a file of {spec.repo} is not on the hub{code}; check {where}.files"
     elif isinstance(exc, LocalEntryNotFoundError):
-        offline = " (HF_HUB_OFFLINE is set: unset it to download)" * constants.HF_HUB_OFFLINE
-        msg = f"cannot download {spec.repo} from {endpoint}{offline}; rerun to resume"
+        msg = f"cannot download {spec.repo} from {endpoint}{_offline_note()}; rerun to resume"
+    elif isinstance(exc, EntryNotFoundError):  # the local one is a subclass: it comes first
+        msg = f"a file of {spec.repo} is not on the hub{code}; check {where}.files"
     elif isinstance(exc, HfHubHTTPError):
         msg = f"downloading {spec.repo} from {endpoint} failed{code}; rerun to resume"
     else:
@@ -215,6 +220,12 @@ def _fetch_hub(
                 blob.unlink()
             (snapshot / name).unlink()
         snapshot = _download(spec, kind_folder, where, token)
+        gone = [n for n in damaged if not (snapshot / n).exists()]
+        if gone:  # an older huggingface_hub, offline, hands back the snapshot without them
+            raise PrefetchError(
+                f"{spec.repo}@{snapshot.name}: {gone[0]} was damaged and could not be downloaded "
+                f"again{_offline_note()}; rerun to repair it"
+            )
         still = _damaged(snapshot)
         if still:
             name, why = next(iter(still.items()))

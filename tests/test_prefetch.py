@@ -97,12 +97,19 @@ def model_bin_gets(hub: FakeHub) -> list[str | None]:
 
 
 def test_cut_download_resumes_where_it_stopped(hub, hub_env, cache_root, tiny_folder, tmp_path):
-    """The link drops halfway through model.bin: huggingface_hub asks for the rest (Range)."""
+    """The link drops halfway through model.bin: huggingface_hub asks for the rest (Range).
+
+    huggingface_hub 1.x and later resume within the run; the floor (0.26) gives up with one
+    line and the rerun resumes. Either way no byte already received is fetched twice.
+    """
     size = (tiny_folder / "model.bin").stat().st_size
     hub.cut_file, hub.cut_at, hub.cuts_left = "model.bin", size // 2, 1
-    res = run_cli(
-        ["prefetch", str(manifest(tmp_path, TINY_EN, hub.repos[TINY_EN].commit))], hub_env
-    )
+    path = str(manifest(tmp_path, TINY_EN, hub.repos[TINY_EN].commit))
+    res = run_cli(["prefetch", path], hub_env)
+    if res.returncode:
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith(f"swbatch: error: downloading {TINY_EN}") and "rerun" in line
+        res = run_cli(["prefetch", path], hub_env)
     assert res.returncode == 0, res.stderr
     first, resume = model_bin_gets(hub)
     assert first is None and resume is not None
@@ -118,7 +125,9 @@ def test_failed_download_is_completed_by_a_rerun(hub, hub_env, cache_root, tiny_
     """Cut halfway and the resume refused: the run fails with one line, a rerun completes it.
 
     huggingface_hub 2.x deletes a failed file's partial download (its temporary name is unique
-    per attempt), so the rerun fetches that file again; files finished before are kept.
+    per attempt), so the rerun fetches that file again; files finished before are kept. (The
+    floor, 0.26, stops at the cut itself, with a one-line connection error, and the rerun
+    resumes.)
     """
     size = (tiny_folder / "model.bin").stat().st_size
     hub.cut_file, hub.cut_at, hub.cuts_left, hub.fail_resume = "model.bin", size // 2, 1, True
@@ -127,7 +136,10 @@ def test_failed_download_is_completed_by_a_rerun(hub, hub_env, cache_root, tiny_
     assert first.returncode == 2
     last = first.stderr.strip().splitlines()[-1]
     assert last.startswith(
-        f"swbatch: error: downloading {TINY_EN} from {hub.url} failed (HTTP 500)"
+        (
+            f"swbatch: error: downloading {TINY_EN} from {hub.url} failed (HTTP 500)",
+            f"swbatch: error: downloading {TINY_EN} failed: ('Connection broken",
+        )
     )
     assert "rerun to resume" in last
     assert not (cache_root / "swbatch.lock.json").exists(), "nothing half-done is locked"
@@ -253,6 +265,6 @@ def test_damaged_blob_offline_is_one_line_not_relocked(hub, hub_env, cache_root,
     res = run_cli(["prefetch", str(path)], {**hub_env, "HF_HUB_OFFLINE": "1"})
     assert res.returncode == 2
     (line,) = res.stderr.strip().splitlines()
-    assert f"cannot download {TINY_EN}" in line and "HF_HUB_OFFLINE" in line
+    assert TINY_EN in line and "HF_HUB_OFFLINE is set" in line
     assert (cache_root / "swbatch.lock.json").read_text() == lock
     assert run_cli(["cache", "--verify"], hub_env).returncode == 4
