@@ -339,3 +339,17 @@ def test_gpu_image_resolves_every_cuda_library_it_loads(gpu_image):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "CDLL libcublas.so.12: ok" in res.stdout, res.stdout
     assert "opens at run time: libcublas.so.12" in res.stdout, res.stdout
+
+
+def test_no_models_image_knows_every_set_and_prefetch_finds_them(gpu_image):
+    """The no-models image ships the sets too: `models` lists them (none baked) and `prefetch`
+    finds a set by name; offline, as here, it stops at the download with one line."""
+    res = _run("models", "--json", tag=gpu_image)
+    assert res.returncode == 0, res.stderr
+    sets = json.loads(res.stdout)["sets"]
+    assert {s["name"] for s in sets} == set(SETS) and not any(s["present"] for s in sets)
+    res = _run("prefetch", "tiny", tag=gpu_image)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "unknown model set" not in res.stderr
+    assert "cannot download Systran/faster-whisper-tiny" in res.stderr
+    assert "HF_HUB_OFFLINE is set" in res.stderr
