@@ -40,8 +40,13 @@ base_py="$(podman run --rm --network none --runtime "${OCI_RUNTIME:-runc}" --uli
 [ "$host_py" = "$base_py" ] || {
   echo "error: host Python $host_py differs from the base image's $base_py; set PYTHON" >&2; exit 2; }
 
-spec="."
-[ -n "$EXTRAS" ] && spec=".[$EXTRAS]"
+# pip builds swbatch's metadata to resolve its dependencies: from a copy, so no build/ or
+# *.egg-info is left in this checkout.
+src="$(mktemp -d)"
+trap 'rm -rf "$src"' EXIT
+cp -r pyproject.toml README.md swbatch "$src/"
+spec="$src"
+[ -n "$EXTRAS" ] && spec="${src}[$EXTRAS]"
 # Wheels stay between builds (the GPU variant's cuBLAS is 600 MB): pip fills in what is missing and
 # the pins in constraints.txt pick the versions, so a leftover wheel of another version is unused.
 mkdir -p wheelhouse
