@@ -185,10 +185,9 @@ class Cli:
         Args:
           json: print machine-readable JSON instead of text.
         """
-        from . import models as models_mod
+        from . import models_report
 
-        report = models_mod.models_report()
-        _emit(report, json, models_mod.format_models_report)
+        _emit(models_report.models_report(), json, models_report.format_models_report)
 
     def summary(self, target: str, output: str | None = None, json: bool = False) -> None:
         """One report for a batch run as shards (or not): merges every shard's record.

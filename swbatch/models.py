@@ -1,38 +1,35 @@
-"""Model specs, model-set manifests and offline resolution of a model name to a cache folder.
+"""Resolution of a model name (a ``--model`` value, or none) to a folder of the cache, offline.
 
-A *model set* (``swbatch/model_sets/<set>.yaml``, package data: in the wheel and every image)
-says which models an image bakes. ``swbatch prefetch`` puts them into the
-cache; at run time :func:`resolve_model` turns a name into a folder of that cache *without ever
-touching the network*: a model that is not there is a :class:`ModelMissingError` naming the model,
-the folder searched and the prefetch command that would bake it ("no surprise download").
+At run time :func:`resolve_model` turns a model-set name, a faster-whisper short name, a hub repo id
+or a local folder into a folder of the cache *without ever touching the network*: a model that is
+not there is a :class:`ModelMissingError` naming the model, the folder searched and the prefetch
+command that would bake it ("no surprise download").
 
 Every source (hub repo, installed package, local folder) lands in huggingface_hub's cache layout
 under the kind's folder (``whisper/``, ``emotion/``, ``diarization/``), so run-time lookup is one
-code path: huggingface_hub's own offline lookup.
+code path: huggingface_hub's own offline lookup. The manifests themselves are read by
+:mod:`swbatch.model_set`; the ``swbatch models`` listing is :mod:`swbatch.models_report`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .cache import CachePaths
 from .errors import ModelMissingError, UsageError, VerifyError
-
-KINDS = ("whisper", "emotion", "diarization")
-SOURCE_TYPES = ("hub", "package", "folder")
-COMMIT_RE = re.compile(r"[0-9a-f]{40}")
-REF_RE = re.compile(r"[\w.\-/]+")
-REPO_RE = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")
-#: files a snapshot of each kind must hold to be usable (a half-written snapshot is not a model)
-REQUIRED_FILES = {
-    "whisper": ("model.bin", "config.json"),
-    "diarization": ("config.yaml",),
-    "emotion": ("config.json",),
-}
+from .model_set import (
+    COMMIT_RE,
+    KINDS,
+    REPO_RE,
+    REQUIRED_FILES,
+    ModelSet,
+    ModelSpec,
+    all_sets,
+    prefetch_hint,
+    short_rev,
+)
 
 #: faster-whisper's short names (a copy of faster_whisper.utils._MODELS: importing faster_whisper
 #: pulls in ctranslate2, which `swbatch --help` must not pay for; a test keeps the two equal)
@@ -59,203 +56,6 @@ WHISPER_REPOS = {
 }
 
 
-# --- manifests --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where prefetch takes a model from: a pinned hub revision, an installed package, a folder."""
-
-    type: str
-    revision: str | None = None  # hub
-    package: str | None = None  # package: import name
-    path: str | None = None  # package: path inside it; folder: path (relative to the manifest)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of a set: its identity in the cache (kind + repo) and where it comes from."""
-
-    name: str
-    kind: str
-    repo: str
-    source: Source
-    license: str
-    files: tuple[str, ...] = ()  # file names or glob patterns; empty = the whole repo
-    gated: bool = False
-    description: str = ""
-
-    @property
-    def pinned(self) -> bool:
-        """Whether the source names one immutable revision (hub: a commit hash)."""
-        return self.source.type != "hub" or bool(COMMIT_RE.fullmatch(self.source.revision or ""))
-
-
-@dataclass(frozen=True)
-class ModelSet:
-    """A manifest file: a named list of models an image carries."""
-
-    name: str
-    path: Path
-    models: tuple[ModelSpec, ...]
-    description: str = ""
-
-    def entry(self, kind: str) -> ModelSpec | None:
-        """The set's (first) model of ``kind``."""
-        return next((m for m in self.models if m.kind == kind), None)
-
-
-SET_KEYS = {"name": str, "description": str, "models": list}
-MODEL_KEYS = {
-    "name": str,
-    "kind": str,
-    "repo": str,
-    "source": dict,
-    "files": list,
-    "gated": bool,
-    "license": str,
-    "description": str,
-}
-MODEL_REQUIRED = ("name", "kind", "repo", "source", "license")
-SOURCE_KEYS = {
-    "hub": {"type", "revision"},
-    "package": {"type", "package", "path"},
-    "folder": {"type", "path"},
-}
-
-
-def _check_keys(data: dict, allowed: dict | set, where: str, file: Path) -> None:
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise UsageError(
-            f"{file}: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
-        )
-    if isinstance(allowed, dict):
-        for key, typ in allowed.items():
-            if key in data and not isinstance(data[key], typ):
-                raise UsageError(
-                    f"{file}: {where}.{key}: expected {typ.__name__}, "
-                    f"got {type(data[key]).__name__}"
-                )
-
-
-def _parse_source(raw: dict, where: str, file: Path) -> Source:
-    stype = raw.get("type")
-    if stype not in SOURCE_TYPES:
-        raise UsageError(
-            f"{file}: {where}.type: must be one of {', '.join(SOURCE_TYPES)}, got {stype!r}"
-        )
-    _check_keys(raw, SOURCE_KEYS[stype], where, file)
-    for key in SOURCE_KEYS[stype] - {"type"}:
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise UsageError(f"{file}: {where}.{key}: required for a {stype} source (a string)")
-    if stype == "hub" and not REF_RE.fullmatch(raw["revision"]):
-        raise UsageError(
-            f"{file}: {where}.revision: a 40-hex commit hash (or a branch/tag "
-            f"name), got {raw['revision']!r}"
-        )
-    return Source(
-        type=stype, revision=raw.get("revision"), package=raw.get("package"), path=raw.get("path")
-    )
-
-
-def _parse_model(raw: Any, where: str, file: Path) -> ModelSpec:
-    if not isinstance(raw, dict):
-        raise UsageError(f"{file}: {where}: expected a mapping, got {type(raw).__name__}")
-    _check_keys(raw, MODEL_KEYS, where, file)
-    for key in MODEL_REQUIRED:
-        if key not in raw:
-            raise UsageError(f"{file}: {where}.{key}: required")
-    if raw["kind"] not in KINDS:
-        raise UsageError(
-            f"{file}: {where}.kind: must be one of {', '.join(KINDS)}, got {raw['kind']!r}"
-        )
-    if not REPO_RE.fullmatch(raw["repo"]):
-        raise UsageError(f"{file}: {where}.repo: expected OWNER/NAME, got {raw['repo']!r}")
-    files = raw.get("files", [])
-    if not all(isinstance(f, str) and f and not f.startswith("/") and ".." not in f for f in files):
-        raise UsageError(f"{file}: {where}.files: a list of relative file names or patterns")
-    return ModelSpec(
-        name=raw["name"],
-        kind=raw["kind"],
-        repo=raw["repo"],
-        source=_parse_source(raw["source"], f"{where}.source", file),
-        license=raw["license"],
-        files=tuple(files),
-        gated=raw.get("gated", False),
-        description=raw.get("description", ""),
-    )
-
-
-def load_model_set(file: str | Path) -> ModelSet:
-    """Parse and validate one manifest; every error names the file and the field."""
-    import yaml
-
-    path = Path(file).expanduser()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read model set {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping with a 'models' list at the top")
-    _check_keys(data, SET_KEYS, "top level", path)
-    if not data.get("models"):
-        raise UsageError(f"{path}: models: required, a non-empty list")
-    models = tuple(_parse_model(m, f"models[{i}]", path) for i, m in enumerate(data["models"]))
-    seen: set[tuple[str, str]] = set()
-    for i, m in enumerate(models):
-        if (m.kind, m.name) in seen:
-            raise UsageError(f"{path}: models[{i}].name: {m.kind} model {m.name!r} listed twice")
-        seen.add((m.kind, m.name))
-    name = data.get("name", path.stem)
-    return ModelSet(
-        name=name, path=path.resolve(), models=models, description=data.get("description", "")
-    )
-
-
-def model_sets_dir() -> Path:
-    """The folder of the model sets that ship with swbatch (package data; override for tests)."""
-    override = os.environ.get("SWBATCH_MODEL_SETS")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parent / "model_sets"
-
-
-def available_sets() -> dict[str, Path]:
-    """Set name -> manifest file, for every manifest shipped with swbatch."""
-    folder = model_sets_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
-
-
-def find_model_set(name_or_path: str | Path) -> ModelSet:
-    """A set by name (``demo``) or by manifest path (``my-set.yaml``)."""
-    path = Path(name_or_path).expanduser()
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return load_model_set(path)
-    sets = available_sets()
-    if str(name_or_path) not in sets:
-        raise UsageError(
-            f"unknown model set {name_or_path!r}; choose one of: "
-            f"{', '.join(sets) or '(none shipped)'} or give a manifest file"
-        )
-    return load_model_set(sets[str(name_or_path)])
-
-
-def prefetch_hint(set_name: str | None) -> str:
-    """The command that would bake a set: by name, so it works in any install (wheel, image)."""
-    if set_name is None:
-        return (
-            "no shipped model set holds it: list it in a manifest and run "
-            "`swbatch prefetch MANIFEST.yaml`"
-        )
-    return f"fetch it with `swbatch prefetch {set_name}`"
-
-
-# --- resolution -------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class ResolvedModel:
     """A model found on disk: what was asked for and the folder that holds its files."""
@@ -280,10 +80,6 @@ class _Wanted:
     pinned: bool = False
 
 
-def _all_sets() -> list[ModelSet]:
-    return [load_model_set(p) for p in available_sets().values()]
-
-
 def _smallest_set_with(sets: list[ModelSet], kind: str, repo_id: str) -> ModelSpec | None:
     """The entry of the smallest shipped set that holds ``repo_id`` (the cheapest to bake)."""
     best: tuple[int, str, ModelSpec] | None = None
@@ -300,7 +96,7 @@ def _set_of(sets: list[ModelSet], spec: ModelSpec) -> str:
 
 def _wanted(name: str, kind: str) -> _Wanted:
     """Turn a set name, short whisper name or repo id into a repo (and pinned revision)."""
-    sets = _all_sets()
+    sets = all_sets()
     by_name = {s.name: s for s in sets}
     if name in by_name:
         spec = by_name[name].entry(kind)
@@ -325,7 +121,7 @@ def _wanted(name: str, kind: str) -> _Wanted:
     return _Wanted(repo_id, spec.source.revision, _set_of(sets, spec))
 
 
-def _lookup(
+def lookup_snapshot(
     repo_id: str, revision: str | None, folder: Path, kind: str, pinned: bool = False
 ) -> Path | None:
     """huggingface_hub's offline lookup of ``revision``; unless it is ``pinned``, what ``main``
@@ -366,10 +162,10 @@ def _pin_missing(name: str, kind: str, want: _Wanted, folder: Path) -> str:
 
     snapshots = folder / repo_folder_name(repo_id=want.repo_id, repo_type="model") / "snapshots"
     held = sorted(p.name for p in snapshots.glob("*")) if snapshots.is_dir() else []
-    holds = f" (it holds {', '.join(_short_rev(r) for r in held)})" if held else ""
+    holds = f" (it holds {', '.join(short_rev(r) for r in held)})" if held else ""
     return (
         f"{kind} model {name} ({want.repo_id}) at the revision the set pins, "
-        f"{_short_rev(want.revision or '')}, is not in the cache folder {folder}{holds}; "
+        f"{short_rev(want.revision or '')}, is not in the cache folder {folder}{holds}; "
         + prefetch_hint(want.model_set)
     )
 
@@ -393,7 +189,7 @@ def resolve_model(
     paths = paths or CachePaths.from_env()
     folder = paths.folder_of_kind(kind)
     want = _wanted(name, kind)
-    snapshot = _lookup(want.repo_id, want.revision, folder, kind, want.pinned)
+    snapshot = lookup_snapshot(want.repo_id, want.revision, folder, kind, want.pinned)
     if snapshot is None and want.pinned and COMMIT_RE.fullmatch(want.revision or ""):
         raise ModelMissingError(_pin_missing(name, kind, want, folder))
     if snapshot is None:
@@ -510,78 +306,3 @@ def default_whisper_model(paths: CachePaths | None = None) -> ResolvedModel:
         )
     _check_lock_sizes(paths, models[0].path, models[0].name, "whisper")
     return models[0]
-
-
-# --- listing (swbatch models) -----------------------------------------------------------------
-
-
-def _present(spec: ModelSpec, paths: CachePaths) -> str | None:
-    """The cached revision of a set entry (exactly the one it pins), or None."""
-    try:
-        snapshot = _lookup(
-            spec.repo, spec.source.revision, paths.folder_of_kind(spec.kind), spec.kind, True
-        )
-    except UsageError:
-        return None
-    if snapshot is None or not all((snapshot / f).exists() for f in REQUIRED_FILES[spec.kind]):
-        return None
-    return snapshot.name
-
-
-def models_report(paths: CachePaths | None = None) -> dict:
-    """Every shipped model set, what each holds, and which entries the cache already has."""
-    paths = paths or CachePaths.from_env()
-    sets = []
-    for mset in _all_sets():
-        models = []
-        for spec in mset.models:
-            revision = _present(spec, paths)
-            models.append(
-                {
-                    "name": spec.name,
-                    "kind": spec.kind,
-                    "repo": spec.repo,
-                    "source": spec.source.type,
-                    "revision": spec.source.revision,
-                    "pinned": spec.pinned,
-                    "gated": spec.gated,
-                    "license": spec.license,
-                    "present": revision is not None,
-                    "cached_revision": revision,
-                }
-            )
-        sets.append(
-            {
-                "name": mset.name,
-                "description": mset.description,
-                "manifest": str(mset.path),
-                "present": all(m["present"] for m in models),
-                "models": models,
-            }
-        )
-    return {"cache_root": str(paths.root), "sets_dir": str(model_sets_dir()), "sets": sets}
-
-
-def _short_rev(revision: str) -> str:
-    """Commit hashes shortened like git's; revision names (pkg-..., dir-...) kept whole."""
-    return revision[:12] if COMMIT_RE.fullmatch(revision) else revision
-
-
-def format_models_report(report: dict) -> str:
-    """A block per set: its status, then one line per model with licence and gating."""
-    lines = [f"model sets (cache root {report['cache_root']}):"]
-    for s in report["sets"]:
-        mark = "present" if s["present"] else f"not in cache: swbatch prefetch {s['name']}"
-        lines.append(f"  {s['name']:<16}[{mark}]  {s['description']}")
-        for m in s["models"]:
-            flags = [m["license"]]
-            if m["gated"]:
-                flags.append("gated")
-            if not m["pinned"]:
-                flags.append("unpinned")
-            where = f"cached @{_short_rev(m['cached_revision'])}" if m["present"] else "missing"
-            lines.append(
-                f"      {m['kind']:<12}{m['name']:<16}{m['repo']}  ({', '.join(flags)})  {where}"
-            )
-    lines.append("bake a set: swbatch prefetch SET")
-    return "\n".join(lines)

@@ -22,7 +22,7 @@ from . import __version__, sources
 from .cache import CachePaths, configure_global_cache_env, human_size
 from .errors import SwbatchError, UsageError
 from .lock import hash_snapshot, lock_path, record, sha256_file, snapshot_files
-from .models import REQUIRED_FILES, ModelSet, ModelSpec, find_model_set
+from .model_set import REQUIRED_FILES, ModelSet, ModelSpec, find_model_set
 
 
 class PrefetchError(SwbatchError):

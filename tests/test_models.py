@@ -23,14 +23,8 @@ from speech import SENTENCES, have_espeak, normalise, speak, word_error_rate
 
 from swbatch.cache import CachePaths
 from swbatch.errors import ModelMissingError, UsageError
-from swbatch.models import (
-    WHISPER_REPOS,
-    available_sets,
-    cached_models,
-    default_whisper_model,
-    load_model_set,
-    resolve_model,
-)
+from swbatch.model_set import available_sets, load_model_set
+from swbatch.models import WHISPER_REPOS, cached_models, default_whisper_model, resolve_model
 
 TINY_EN = "Systran/faster-whisper-tiny.en"
 SETS = ("tiny", "base", "small", "medium", "large-v3", "large-v3-turbo", "full", "demo")
