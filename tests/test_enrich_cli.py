@@ -113,3 +113,36 @@ def test_missing_diarization_model_stops_before_any_audio(tmp_path, demo_env):
     assert res.returncode == 3, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "diarization" in res.stderr
     assert not (root / "whisper_json").exists()
+
+
+def test_adding_diarization_to_a_finished_job_runs_no_asr(tmp_path, enriched_cache):
+    """A transcript made with word timestamps gets speakers on a rerun with --diarize, without
+    being transcribed again; changing the speaker count of a diarized one redoes it."""
+    root = dialogue_root(tmp_path)
+    env = cli_env(enriched_cache)
+    base = [*SWBATCH, "transcribe", "--root", str(root), "--model", "demo", "--word-timestamps",
+            "--formats", "json,srt"]  # fmt: skip
+
+    def run(*flags: str) -> tuple[dict, dict, dict]:
+        res = subprocess.run([*base, *flags], env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+        state = root / ".swbatch"
+        return (
+            json.loads((root / "whisper_json" / "dialogue.wav.json").read_text()),
+            json.loads((state / "summary.json").read_text()),
+            json.loads((state / "status.jsonl").read_text().splitlines()[-1]),
+        )
+
+    plain, _, _ = run()
+    doc, summary, record = run("--diarize", "--num-speakers", "2")
+    assert summary["transcribed"] == 0 and record["action"] == "enrich"
+    assert record["reason"] == "settings changed: diarize False -> True"
+    assert len(doc["speakers"]) == 2 and all("speaker" in s for s in doc["segments"])
+    words = [w["word"] for s in doc["segments"] for w in s["words"]]
+    assert words == [w["word"] for s in plain["segments"] for w in s["words"]]
+    assert all(c.text.startswith("[SPEAKER_") for c in pysrt.open(
+        str(root / "transcripts" / "dialogue.wav.srt")))  # fmt: skip
+
+    _, summary, record = run("--diarize", "--num-speakers", "3")
+    assert summary["transcribed"] == 1 and record["action"] == "redo"
+    assert record["reason"] == "settings changed: num_speakers 2 -> 3"

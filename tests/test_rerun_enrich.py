@@ -71,3 +71,30 @@ def test_adding_emotion_runs_no_asr(tmp_path, emotion_cache):
     # dropping emotion again removes it, still without ASR
     doc, summary, record = run()
     assert summary["transcribed"] == 0 and "emotion" not in doc["segments"][0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--emotion", "--emotion-model", "org/no-such-model"], "org/no-such-model"),
+        (["--diarize", "--diarization-model", "pyannote/speaker-diarization-3.1"],
+         "pyannote/speaker-diarization-3.1"),
+    ],
+)  # fmt: skip
+def test_a_chosen_model_that_is_not_cached_stops_before_any_audio(
+    tmp_path, emotion_cache, flags, named
+):
+    """The model flags reach the loaders: the model asked for (not the default) is looked up,
+    and its absence is one line naming it, exit 3, before anything is transcribed."""
+    if "--diarize" in flags:
+        pytest.importorskip("pyannote.audio")
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    root = tmp_path / "root"
+    speak(root / "raw_audio" / "a.wav", SENTENCES[0])
+    res = run_cli(["transcribe", "--root", str(root), "--model", "demo", *flags],
+                  cli_env(emotion_cache))  # fmt: skip
+    assert res.returncode == 3, res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert named in line
+    assert not (root / "whisper_json").exists()
