@@ -50,9 +50,8 @@ def clean_env(cache_root: Path) -> dict[str, str]:
 
 def run_cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
     """Run ``swbatch ARGS`` in a subprocess, as a user would, and capture its output."""
-    return subprocess.run(
-        [*SWBATCH, *args], env=env, capture_output=True, text=True, timeout=600, **kwargs
-    )
+    kwargs.setdefault("timeout", 600)  # a hang guard: a hung CLI fails the test
+    return subprocess.run([*SWBATCH, *args], env=env, capture_output=True, text=True, **kwargs)
 
 
 def flip_a_byte(path: Path, offset: int = 100) -> None:

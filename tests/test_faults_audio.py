@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -79,16 +78,14 @@ def test_one_hour_file_memory_stays_bounded(tmp_path, demo_env):
     for minutes, spoken in ((5, 1), (60, 3)):
         root = tmp_path / f"m{minutes}"
         long_file(root / "raw_audio" / f"{minutes}min.wav", voice, minutes, spoken)
-        start = time.perf_counter()
         res, peaks[minutes] = peak_rss_run(["transcribe", "--root", str(root), "--model", "demo",
                                             "--vad", "--formats", "json", "--workers", "1"],
                                            demo_env)  # fmt: skip
-        wall = time.perf_counter() - start
         assert res.returncode == 0, res.stderr
         doc = json.loads((root / "whisper_json" / f"{minutes}min.wav.json").read_text())
         assert doc["duration"] == pytest.approx(minutes * 60, abs=0.1)
         # the last speech block is reached (VAD-merged segments may span the silence between)
         assert len(doc["segments"]) >= spoken
         assert doc["segments"][-1]["end"] > 60 * (minutes - minutes // spoken), doc["segments"]
-        print(f"\n{minutes} min file: peak RSS {peaks[minutes]:.0f} MB, {wall:.1f} s wall")
+        print(f"\n{minutes} min file: peak RSS {peaks[minutes]:.0f} MB")
     assert peaks[60] < 1500, peaks

@@ -53,16 +53,16 @@ jobs: *i
 """
 
 
-def test_yaml_alias_bomb_is_rejected_fast_in_bounded_memory(tmp_path, demo_env):
+def test_yaml_alias_bomb_is_refused_without_expanding(tmp_path, demo_env):
     manifest = tmp_path / "bomb.yaml"
     manifest.write_text(ALIAS_BOMB)  # ~387 million strings if expanded
-    start = time.perf_counter()
     res, peak = peak_rss_run(["run", str(manifest)], demo_env)
-    elapsed = time.perf_counter() - start
     assert res.returncode == 2, res.stderr
     assert "aliases (*name) are not allowed" in res.stderr and "line 3" in res.stderr
     assert "Traceback" not in res.stderr
-    assert elapsed < 10 and peak < 150, (elapsed, peak)
+    # never expanded: expanding would take gigabytes (how long the refusal takes is measured
+    # by benchmarks/startup.py, not asserted here)
+    assert peak < 150, peak
     assert not (tmp_path / "out").exists()
 
 
@@ -125,7 +125,7 @@ def test_symlinked_output_folders_never_lead_outside(tmp_path, speech_files, dem
     assert not (project / "results" / "whisper_json" / "a.json").exists()
 
 
-def test_ten_thousand_jobs_validate_fast_and_missing_audio_fails_per_job(tmp_path, demo_env):
+def test_ten_thousand_jobs_validate_and_missing_audio_fails_per_job(tmp_path, demo_env):
     jobs = [f"audio/f{i:05d}.wav" for i in range(10_000)]
     manifest = tmp_path / "jobs.yaml"
     manifest.write_text(
@@ -133,28 +133,20 @@ def test_ten_thousand_jobs_validate_fast_and_missing_audio_fails_per_job(tmp_pat
         + "".join(f"  - {{audio: {j}, id: job{i}, language: en}}\n" for i, j in enumerate(jobs))
         + "  - {audio: x.wav, task: dance}\n"
     )
-    start = time.perf_counter()
     res = run_cli(["run", str(manifest), "--model", "demo"], demo_env)
-    validation = time.perf_counter() - start  # the whole CLI process, Python start included
     assert res.returncode == 2
     assert "invalid job manifest (1 problem)" in res.stderr and "jobs[10000].task" in res.stderr
-    assert validation < 5, f"10,000 jobs took {validation:.2f} s to validate"
-    print(f"\n10,000-job manifest validated (CLI wall time) in {validation:.2f} s")
 
     # valid, but the audio files do not exist: validation passes, each job fails on its own
     manifest.write_text(manifest.read_text().rsplit("  - {audio: x.wav", 1)[0])
     (tmp_path / "audio").mkdir()
     speak(tmp_path / "audio" / "f00007.wav", SENTENCES[0])
-    start = time.perf_counter()
     res = run_cli(["run", str(manifest), "--model", "demo", "--quiet"], demo_env)
-    elapsed = time.perf_counter() - start
     assert res.returncode == 1, res.stderr[-2000:]
     assert res.stderr.count(": file not found") == 9_999
     records = read_status(tmp_path / "out")
     assert len(records) == 10_000
     assert [r["id"] for r in records if r["state"] == "done"] == ["job7"]
-    print(f"10,000 jobs (9,999 missing files) ran in {elapsed:.2f} s")
-    assert elapsed < 60
 
 
 # --- audio ---------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import wave
 import zipfile
 from pathlib import Path
@@ -183,13 +182,11 @@ def test_resolution_forms(demo_cache, tmp_path):
         resolve_model("huge", "whisper", paths)
 
 
-def test_absent_model_offline_is_one_fast_line_without_network(demo_cache):
-    """large-v3 is not baked: exit 3 through the CLI, one line, no request to any hub."""
+def test_absent_model_offline_is_one_line_naming_model_folder_and_set(demo_cache):
+    """large-v3 is not baked: one line naming the repo, the folder searched and the set to bake."""
     paths = CachePaths.from_env({"SLOWER_WHISPER_CACHE_ROOT": str(demo_cache)})
-    start = time.perf_counter()
     with pytest.raises(ModelMissingError) as err:
         resolve_model("large-v3", "whisper", paths)
-    assert time.perf_counter() - start < 1.0
     message = str(err.value)
     assert "Systran/faster-whisper-large-v3" in message
     assert str(demo_cache / "whisper") in message
@@ -199,7 +196,9 @@ def test_absent_model_offline_is_one_fast_line_without_network(demo_cache):
 
 
 def test_cli_missing_model_exit_3(demo_cache, tmp_path):
-    """A user's batch naming an unbaked model: exit 3, one line, well under a second of work."""
+    """A user's batch naming an unbaked model: exit 3, one line, no request to any hub.
+
+    How long that takes is measured by benchmarks/startup.py (missing-model), not asserted here."""
     audio = tmp_path / "root" / "raw_audio"
     audio.mkdir(parents=True)
     with wave.open(str(audio / "a.wav"), "wb") as w:
@@ -210,15 +209,12 @@ def test_cli_missing_model_exit_3(demo_cache, tmp_path):
     with Server() as hub:  # a hub that would answer: it must not be asked
         env = env_for(demo_cache)
         env["HF_ENDPOINT"] = hub.url
-        start = time.perf_counter()
         res = run_cli(["transcribe", "--root", str(tmp_path / "root"), "--model", "large-v3"], env)
-        elapsed = time.perf_counter() - start
         assert hub.requests == []
     assert res.returncode == 3, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr
     assert "large-v3" in lines[0] and "swbatch prefetch large-v3`" in lines[0]
-    assert elapsed < 5, f"the whole CLI run took {elapsed:.1f} s"
 
 
 @pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")
