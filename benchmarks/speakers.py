@@ -11,9 +11,6 @@ on a noisy machine; the results must be identical. Writes benchmarks/results/spe
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -21,6 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from results_io import machine, write_results  # noqa: E402
 from speakers_reference import assign_speakers_pairwise, synthetic_transcript  # noqa: E402
 
 from swbatch.speakers import assign_speakers  # noqa: E402
@@ -59,12 +57,8 @@ def main() -> None:
         "sweep_seconds": round(sweep_s, 4),
         "pairwise_seconds": round(pairwise_s, 4),
         "speedup": round(pairwise_s / sweep_s, 1),
-        "machine": f"{len(os.sched_getaffinity(0))} CPUs, {platform.machine()}, "
-        f"Python {platform.python_version()}",
+        "machine": machine(),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "speakers.json").write_text(json.dumps(result, indent=2) + "\n")
     table = (
         f"{args.hours:g} h transcript: {args.words} words in {len(segments)} segments, "
         f"{len(turns)} turns; machine: {result['machine']} (shared; best of {args.repeats}).\n\n"
@@ -72,8 +66,7 @@ def main() -> None:
         f"| pairwise (old) | {pairwise_s:.3f} | 1.0x |\n"
         f"| sweep | {sweep_s:.3f} | {result['speedup']}x |\n"
     )
-    (out / "speakers.md").write_text(table)
-    print(table)
+    write_results(args.out, "speakers", result, table)
 
 
 if __name__ == "__main__":

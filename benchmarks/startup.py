@@ -21,15 +21,15 @@ benchmarks/results/startup.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_io import machine, write_results
 
 REPO = Path(__file__).resolve().parent.parent
 SWBATCH = [sys.executable, "-m", "swbatch.cli"]
@@ -116,8 +116,7 @@ def main() -> None:
                 times[name].append(run_once(cmd, code, env))
     base = statistics.median(times["baseline"])
     result = {
-        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, "
-        f"Python {platform.python_version()}",
+        "machine": machine(),
         "repeats": args.repeats,
         "cases": {
             name: {
@@ -128,11 +127,7 @@ def main() -> None:
             for name, t in times.items()
         },
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "startup.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "startup.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(args.out, "startup", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from results_io import write_results  # noqa: E402
 from speech import SENTENCES, speak, word_error_rate  # noqa: E402
 
 #: the loop every faster-whisper contender runs; {settings} is filled per contender
@@ -261,11 +262,7 @@ def main() -> None:
     if not shutil.which("espeak-ng"):
         sys.exit("throughput.py needs espeak-ng (apt-get install espeak-ng)")
     result = measure(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "throughput.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "throughput.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(args.out, "throughput", result, markdown(result))
 
 
 if __name__ == "__main__":
