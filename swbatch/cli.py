@@ -10,17 +10,18 @@ from __future__ import annotations
 import inspect
 import json as jsonlib
 import os
-import re
 import sys
 import traceback
 from pathlib import Path
 
 from . import __version__
+from .argv import check_flags, keep_text, normalise_argv
 from .errors import SwbatchError, UsageError
 
 
 def _annotation(flag) -> object:
-    """The flag's type: ``--help`` shows it, and :func:`_keep_text` keeps text values as typed."""
+    """The flag's type: ``--help`` shows it, and :func:`swbatch.argv.keep_text` keeps text
+    values as typed."""
     return flag.type or inspect.Parameter.empty
 
 
@@ -39,17 +40,6 @@ def _batch_command(first: str, first_help: str, summary: str) -> tuple[inspect.S
     ]
     args = "".join(f"  {f.name}: {f.help}.\n" for f in FLAGS)
     return inspect.Signature(params), f"{summary}\n\nArgs:\n  {first}: {first_help}\n{args}"
-
-
-#: annotations of the flags whose values are text (paths, names, codes), never numbers
-_TEXT = ("str", "str | None")
-
-
-def _is_text(param: inspect.Parameter) -> bool:
-    annotation = param.annotation
-    if not isinstance(annotation, str):
-        annotation = inspect.formatannotation(annotation)
-    return annotation in _TEXT
 
 
 class Cli:
@@ -234,7 +224,7 @@ def _output_dir(flag: str | None) -> Path | None:
     """The ``--output`` folder as an absolute path (None: the default place)."""
     if flag is None:
         return None
-    if not flag:  # `--output=`; a bare `--output` is refused by _check_flags
+    if not flag:  # `--output=`; a bare `--output` is refused by check_flags
         raise UsageError("--output needs a folder: --output DIR")
     return Path(flag).expanduser().absolute()
 
@@ -309,102 +299,6 @@ def _emit(data, as_json: bool, formatter) -> None:
         print(formatter(data))
 
 
-def _normalise_argv(argv: list[str]) -> tuple[list[str], bool]:
-    """Strip ``--debug`` and turn ``--no-vad`` into Fire's ``--vad=False`` (for every boolean
-    flag of the flags table; Fire itself only knows ``--novad``)."""
-    from .flags import NEGATABLE
-
-    debug = os.environ.get("SWBATCH_DEBUG", "") not in ("", "0", "false")
-    out = []
-    for arg in argv:
-        if arg == "--debug":
-            debug = True
-            continue
-        if arg.startswith("--no-") and arg[5:].replace("-", "_") in NEGATABLE:
-            arg = f"--{arg[5:]}=False"
-        out.append(arg)
-    return out, debug
-
-
-def _check_flags(args: list[str]) -> None:
-    """Refuse unknown ``--flags`` before anything runs.
-
-    Fire calls the command first and complains about arguments it could not use only afterwards,
-    so a typo (``cache --clear whisper --dryrun``) would act with the default instead.
-    """
-    command = next((a for a in args if not a.startswith("-")), None)
-    method = getattr(Cli, command or "", None)
-    if command is None or command.startswith("_") or not callable(method):
-        return  # Fire reports unknown commands itself
-    params = inspect.signature(method).parameters
-    for i, arg in enumerate(args):
-        if not arg.startswith("--") or arg == "--":
-            continue
-        name = arg[2:].split("=", 1)[0].replace("-", "_")
-        if name.startswith("no") and name[2:] in params:  # Fire's --noFLAG form
-            name = name[2:]
-        flag = f"--{name.replace('_', '-')}"
-        if name not in params or params[name].kind is inspect.Parameter.VAR_POSITIONAL:
-            raise UsageError(f"unknown flag {flag} for `swbatch {command}`; "
-                             f"see `swbatch {command} --help`")  # fmt: skip
-        following = args[i + 1] if i + 1 < len(args) else "--"
-        if _is_text(params[name]) and "=" not in arg and _is_flag(following):
-            # Fire would pass the text flag the value True
-            raise UsageError(f"{flag} needs a value; see `swbatch {command} --help`")
-
-
-def _keep_text(args: list[str]) -> list[str]:
-    """Hand Fire every value of a text parameter as a quoted Python string.
-
-    Fire reads each value as a Python literal, so `--root 2024` would arrive as the int 2024,
-    `--formats json,txt` as a tuple and `prefetch 1e3` as a float. Each parameter annotated
-    ``str`` (and each ``*names: str`` positional) gets the exact text instead, whatever the
-    command; the others keep Fire's parsing (numbers, booleans).
-    """
-    command = next((i for i, a in enumerate(args) if not _is_flag(a)), None)
-    method = getattr(Cli, args[command], None) if command is not None else None
-    if method is None or args[command].startswith("_") or not callable(method):
-        return args
-    params = list(inspect.signature(method).parameters.values())[1:]  # without self
-    by_name = {p.name: p for p in params}
-    out, rest = args[: command + 1], args[command + 1 :]
-    named, positional = set(), []
-    i = 0
-    while i < len(rest):
-        arg = rest[i]
-        i += 1
-        if arg == "--":  # what follows is for Fire itself
-            out += rest[i - 1 :]
-            break
-        if not _is_flag(arg):
-            positional.append(len(out))
-            out.append(arg)
-            continue
-        key, eq, value = arg.lstrip("-").partition("=")
-        named.add(key.replace("-", "_"))
-        if not eq and i < len(rest) and not _is_flag(rest[i]):
-            value, i = rest[i], i + 1  # Fire reads `--flag value` as `--flag=value`
-        elif not eq:
-            out.append(arg)  # a switch: `--vad`
-            continue
-        param = by_name.get(key.replace("-", "_"))
-        out.append(f"--{key}={value!r}" if param and _is_text(param) else f"--{key}={value}")
-    # positionals fill the parameters not given as flags, in order; `*names` takes the rest
-    kinds = inspect.Parameter
-    slots = [p for p in params if p.name not in named and p.kind is kinds.POSITIONAL_OR_KEYWORD]
-    varargs = [p for p in params if p.kind is kinds.VAR_POSITIONAL]
-    for index, at in enumerate(positional):
-        slot = slots[index] if index < len(slots) else (varargs or [None])[0]
-        if slot is not None and _is_text(slot):
-            out[at] = repr(out[at])
-    return out
-
-
-def _is_flag(arg: str) -> bool:
-    """Fire's idea of a flag: ``--name`` or ``-n``, not a negative number."""
-    return bool(re.match("-[-a-zA-Z]", arg))
-
-
 def _print_help(fire, args: list[str]) -> None:
     """Fire writes help to stderr with an INFO preamble; users expect it on stdout, plain."""
     import contextlib
@@ -421,15 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: run one command and exit with its code."""
     import fire
 
-    args, debug = _normalise_argv(sys.argv[1:] if argv is None else argv)
+    args, debug = normalise_argv(sys.argv[1:] if argv is None else argv)
     # Fire pipes long help through a pager on a terminal; a batch tool's help must just print.
     os.environ["PAGER"] = "cat"
     try:
         if any(a in ("--help", "-h") for a in args):
             _print_help(fire, args)
         else:
-            _check_flags(args)
-            fire.Fire(Cli(), command=_keep_text(args), name="swbatch")
+            check_flags(Cli, args)
+            fire.Fire(Cli(), command=keep_text(Cli, args), name="swbatch")
     except SwbatchError as exc:
         if debug:
             traceback.print_exc()
