@@ -250,13 +250,11 @@ def _batch_flags(given: dict):
         raise UsageError(problem)
     settings = JobSettings(**{f.name: values[f.name] for f in JOB_FLAGS})
     batch = {f.name: values[f.name] for f in BATCH_FLAGS}
-    options = RunOptions(
-        **{k: v for k, v in batch.items() if k not in ("skip_existing", "overwrite", "shard",
-                                                       "output")},
-        overwrite=batch["overwrite"] or not batch["skip_existing"],
-        shard=resolve_shard(batch["shard"]),
-    )  # fmt: skip
-    return settings, options, _output_dir(batch["output"])
+    skip_existing = batch.pop("skip_existing")
+    batch["overwrite"] = batch["overwrite"] or not skip_existing
+    batch["shard"] = resolve_shard(batch["shard"])
+    output = _output_dir(batch.pop("output"))
+    return settings, RunOptions(**batch), output
 
 
 def _run_and_exit(batch, options) -> None:

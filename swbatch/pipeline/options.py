@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import field, make_dataclass
+from typing import TYPE_CHECKING, Any
 
+from ..flags import BATCH_FLAGS
 from .infer.options import AsrOptions
 
 if TYPE_CHECKING:
     from ..jobs import Job
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """Batch-wide settings (per-job choices live in :class:`swbatch.jobs.JobSettings`)."""
-
-    device: str = "auto"
-    compute_type: str = "auto"
-    batch_size: int = 1
-    workers: int | None = None
-    cpu_threads: int | None = None
-    overwrite: bool = False
-    dry_run: bool = False
-    quiet: bool = False
-    shard: str | None = None
+#: Batch-wide settings, one field per batch-wide row of :data:`swbatch.flags.FLAGS` that the
+#: pipeline reads (``--skip-existing`` is folded into ``overwrite``, ``--output`` into the batch's
+#: folder), plus ``cpu_threads`` for the Python API; per-job choices live in
+#: :class:`swbatch.jobs.JobSettings`.
+RunOptions = make_dataclass(
+    "RunOptions",
+    [(f.name, Any, field(default=f.default)) for f in BATCH_FLAGS
+     if f.name not in ("skip_existing", "output")]
+    + [("cpu_threads", Any, field(default=None))],
+    frozen=True,
+)  # fmt: skip
 
 
 def asr_options(job: Job, options: RunOptions) -> AsrOptions:
