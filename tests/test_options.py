@@ -233,6 +233,18 @@ def test_reruns_follow_the_settings(tmp_path, spoken, demo_env):
     vtt = webvtt.read(str(root / "transcripts" / "a.wav.vtt"))
     assert " ".join(c.text for c in vtt) == " ".join(s["text"] for s in doc_of(root)["segments"])
 
+    # a new subtitle layout rewrites SRT and VTT from the JSON, still without transcribing
+    flags = ["--formats", "json,srt,vtt", "--beam-size", "1", "--max-line-width", "20"]
+    transcribe(root, demo_env, *flags)
+    record = last_record(root)
+    assert transcribed(root) == 0 and record["action"] == "write"
+    assert record["reason"] == "subtitle layout changed: max_line_width unset -> 20"
+    srt = pysrt.open(str(root / "transcripts" / "a.wav.srt"))
+    assert max(len(ln) for c in srt for ln in c.text.split("\n")) <= 20
+    assert doc_of(root)["options"]["max_line_width"] == 20
+    transcribe(root, demo_env, *flags)
+    assert last_record(root)["reason"] == "already done"
+
     # a format dropped is not a reason to do anything; --overwrite still redoes
     transcribe(root, demo_env, "--formats", "json", "--beam-size", "1")
     assert transcribed(root) == 0 and last_record(root)["reason"] == "already done"
