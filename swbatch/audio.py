@@ -210,6 +210,27 @@ def quietest_point(samples: np.ndarray) -> int:
     return (int(np.argmin(smooth)) + _ENERGY_SMOOTH // 2) * _ENERGY_FRAME
 
 
+def spans(path: Path, bounds: list[tuple[float, float]]) -> Iterator[np.ndarray]:
+    """The samples of each ``(start, end)`` span in seconds, in one streaming pass over the file.
+
+    For stages that need only parts of a long file (emotion judges each segment's slice): memory
+    holds the longest span plus one decoded piece, never the file. ``bounds`` must be sorted by
+    start; they may overlap. A span past the end of the audio gets what there is of it.
+    """
+    wanted = [(round(a * SAMPLE_RATE), round(b * SAMPLE_RATE)) for a, b in bounds]
+    wanted = [(max(0, a), max(0, a, b)) for a, b in wanted]
+    buffer, start, i = np.zeros(0, np.float32), 0, 0
+    for piece in stream(path):
+        buffer = np.concatenate([buffer, piece])
+        while i < len(wanted) and wanted[i][1] <= start + len(buffer):
+            yield buffer[wanted[i][0] - start : wanted[i][1] - start].copy()
+            i += 1
+        drop = min(len(buffer), wanted[i][0] - start) if i < len(wanted) else len(buffer)
+        buffer, start = buffer[drop:], start + drop
+    for a, b in wanted[i:]:
+        yield buffer[max(0, a - start) : max(0, b - start)].copy()
+
+
 def decode(path: Path) -> DecodedAudio:
     """The whole file in memory (for the stages that still need it), with the same checks."""
     parts = [w.samples for w in windows(path, WINDOW_SECONDS)]

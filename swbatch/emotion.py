@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,28 +127,32 @@ class EmotionModel:
         self._lock = threading.Lock()
 
     def __call__(self, audio: np.ndarray, sample_rate: int, segments: list[dict]) -> list[dict]:
-        """One result per segment, in order.
+        """One result per segment, in order, from the whole file's samples in memory.
 
         Categorical: ``{"label", "scores": {label: probability}}``; dimensional:
         ``{"valence", "arousal", "dominance"}`` (about 0..1); a segment under ``MIN_SECONDS``:
         ``{"status": "too_short"}``.
         """
+        return self.judge_slices(
+            (audio[slice(*_sample_span(seg, sample_rate))] for seg in segments), sample_rate
+        )
+
+    def judge_slices(self, slices: Iterable[np.ndarray], sample_rate: int) -> list[dict]:
+        """One result per slice (the samples of one segment, as :func:`judged_spans` says which),
+        so a long file never has to be in memory at once."""
         expected = getattr(self.extractor, "sampling_rate", sample_rate)
         if sample_rate != expected:
             raise UsageError(
                 f"emotion model {self.name} needs {expected} Hz audio, got {sample_rate}"
             )
         with self._lock:
-            return [self._judge(audio, sample_rate, seg) for seg in segments]
+            return [self._judge(chunk, sample_rate) for chunk in slices]
 
-    def _judge(self, audio: np.ndarray, sample_rate: int, segment: dict) -> dict:
+    def _judge(self, chunk: np.ndarray, sample_rate: int) -> dict:
         import torch
 
-        first = max(0, round(segment["start"] * sample_rate))
-        last = min(len(audio), round(segment["end"] * sample_rate))
-        if last - first < MIN_SECONDS * sample_rate:
+        if len(chunk) < MIN_SECONDS * sample_rate:
             return {"status": "too_short"}
-        chunk = audio[first : min(last, first + int(MAX_SECONDS * sample_rate))]
         inputs = self.extractor(chunk, sampling_rate=sample_rate, return_tensors="pt")
         with torch.inference_mode():
             output = self.model(inputs["input_values"].to(self.device))
@@ -157,6 +162,17 @@ class EmotionModel:
         probs = torch.softmax(output.logits[0].float(), dim=-1).cpu().tolist()
         scores = {label: round(p, 4) for label, p in zip(self.labels, probs, strict=True)}
         return {"label": max(scores, key=scores.__getitem__), "scores": scores}
+
+
+def judged_spans(segments: list[dict]) -> list[tuple[float, float]]:
+    """The part of each segment that is judged, in seconds: at most its first ``MAX_SECONDS``."""
+    return [(seg["start"], min(seg["end"], seg["start"] + MAX_SECONDS)) for seg in segments]
+
+
+def _sample_span(segment: dict, sample_rate: int) -> tuple[int, int]:
+    (start, end) = judged_spans([segment])[0]
+    first = max(0, round(start * sample_rate))
+    return first, max(first, round(end * sample_rate))
 
 
 def _labels(config: Any, dimensional: bool) -> list[str]:

@@ -141,3 +141,38 @@ def test_resume_from_a_checkpoint_gives_the_same_transcript(tmp_path, recording,
     assert resumed == [(2, first["duration"])]
     assert again["resumed_windows"] == 2
     assert again["segments"] == windowed["segments"]
+
+
+def test_spans_stream_the_same_samples_as_a_whole_decode(recording):
+    path, _ = recording
+    whole = audio.decode(path).samples
+    end = len(whole) / audio.SAMPLE_RATE
+    bounds = [(0.0, 0.5), (3.0, 40.0), (20.0, 21.0), (22.5, 24.0), (90.0, 90.0),
+              (end - 2, end + 5), (end + 1, end + 2)]  # fmt: skip
+    got = list(audio.spans(path, bounds))
+    assert len(got) == len(bounds)
+    for (a, b), samples in zip(bounds, got, strict=True):
+        first = round(a * audio.SAMPLE_RATE)
+        assert np.array_equal(samples, whole[first : max(first, round(b * audio.SAMPLE_RATE))])
+
+
+@pytest.mark.torch
+def test_emotion_on_streamed_slices_equals_in_memory(tmp_path, recording):
+    pytest.importorskip("transformers")
+    import torch_models
+
+    from swbatch.cache import CachePaths
+    from swbatch.emotion import judged_spans, load_emotion
+
+    paths = CachePaths.from_env({"SLOWER_WHISPER_CACHE_ROOT": str(tmp_path)}).ensure()
+    repo = "superb/wav2vec2-base-superb-er"
+    source = torch_models.save_categorical_model(tmp_path / "build")
+    torch_models.place_in_hub_layout(paths.emotion_root, repo, source)
+    model = load_emotion(None, "cpu", paths)
+    path, _ = recording
+    segments = [{"start": 0.0, "end": 4.2}, {"start": 39.5, "end": 44.0},
+                {"start": 60.0, "end": 60.5}, {"start": 100.0, "end": 140.0}]  # fmt: skip
+    streamed = model.judge_slices(audio.spans(path, judged_spans(segments)), audio.SAMPLE_RATE)
+    in_memory = model(audio.decode(path).samples, audio.SAMPLE_RATE, segments)
+    assert streamed == in_memory
+    assert streamed[2] == {"status": "too_short"} and "label" in streamed[3]
