@@ -48,14 +48,6 @@ class AudioError(JobError):
     """This file cannot be transcribed; the message is the one-line reason for the status record."""
 
 
-@dataclass(frozen=True)
-class DecodedAudio:
-    """A decoded file: 16 kHz mono float32 samples and their duration in seconds."""
-
-    samples: np.ndarray
-    duration: float
-
-
 def check_readable(path: Path) -> int:
     """Fail early, with a reason a user can act on, for paths that are not audio files at all."""
     if os.path.islink(path) and not path.exists():
@@ -145,6 +137,8 @@ class Window:
     index: int
     offset: int
     samples: np.ndarray
+    #: the file ends with this window
+    last: bool = False
 
     @property
     def start(self) -> float:
@@ -189,14 +183,13 @@ def windows(path: Path, seconds: float | None = None) -> Iterator[Window]:
         buffer = np.concatenate(pending)
         while len(buffer) >= length + search:
             cut = quietest_point(buffer[length - search : length]) + length - search
-            yield Window(index, offset, buffer[:cut].copy())
+            yield Window(index, offset, buffer[:cut].copy(), last=False)
             buffer, offset, index = buffer[cut:], offset + cut, index + 1
         pending, buffered = [buffer], len(buffer)
     rest = np.concatenate(pending) if pending else np.zeros(0, np.float32)
     if offset + len(rest) < MIN_SECONDS * SAMPLE_RATE:
         raise AudioError(f"no audio decoded ({(offset + len(rest)) / SAMPLE_RATE:.3f} s)")
-    if len(rest):
-        yield Window(index, offset, rest)
+    yield Window(index, offset, rest, last=True)  # never empty: a cut leaves ``search`` behind
 
 
 def quietest_point(samples: np.ndarray) -> int:
@@ -229,13 +222,6 @@ def spans(path: Path, bounds: list[tuple[float, float]]) -> Iterator[np.ndarray]
         buffer, start = buffer[drop:], start + drop
     for a, b in wanted[i:]:
         yield buffer[max(0, a - start) : max(0, b - start)].copy()
-
-
-def decode(path: Path) -> DecodedAudio:
-    """The whole file in memory (for the stages that still need it), with the same checks."""
-    parts = [w.samples for w in windows(path, WINDOW_SECONDS)]
-    samples = np.concatenate(parts)
-    return DecodedAudio(samples=samples, duration=len(samples) / SAMPLE_RATE)
 
 
 def stream(path: Path) -> Iterator[np.ndarray]:

@@ -17,9 +17,11 @@ import contextlib
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from . import __version__
 from .errors import SwbatchError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -35,10 +37,18 @@ def settings_key(settings: dict) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
 
-def audio_identity(path: Path) -> dict:
-    """What tells a changed audio file from the one a checkpoint was made from."""
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+def checkpoint_settings(model: dict, options: Any, window_seconds: float, audio: Path) -> dict:
+    """Everything a checkpoint's windows depend on: the model, the decoding options (a
+    dataclass), the window length, this version of swbatch, and the audio file as it is now
+    (size and modification time), so a changed file is never resumed from old windows."""
+    stat = audio.stat()
+    return {
+        "model": model,
+        "options": asdict(options),
+        "window_seconds": window_seconds,
+        "swbatch_version": __version__,
+        "audio": {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+    }
 
 
 @dataclass
@@ -53,7 +63,9 @@ class Checkpoint:
         """The checkpoint of ``job_id`` run with ``settings`` (nothing is created yet)."""
         job = hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32]
         path = state_dir / CHECKPOINT_DIR / f"{job}.{settings_key(settings)}.jsonl"
-        return cls(path, {"job": job_id, "settings": settings})
+        # as it reads back from the file (tuples become lists), so a rerun's header compares equal
+        header = json.loads(json.dumps({"job": job_id, "settings": settings}, default=str))
+        return cls(path, header)
 
     def load(self) -> list[dict]:
         """The finished windows, in order; removes checkpoints of this job with other settings.

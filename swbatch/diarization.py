@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelMissingError, UsageError
-from .speakers import SpeakerTurn
+from .speakers import SpeakerLinker, SpeakerTurn
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import numpy as np
 
+    from .audio import Window
     from .cache import CachePaths
 
 DEFAULT_MODEL = "pyannote/speaker-diarization-community-1"
@@ -86,24 +89,68 @@ class Diarizer:
 
         Overlapping speech gives overlapping turns (the RTTM view); ``assign_speakers`` copes.
         """
+        annotation, _embeddings = self._run(
+            audio,
+            sample_rate,
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+        )
+        return _turns(annotation, 0.0, {})
+
+    def windowed(
+        self,
+        windows: Iterable[Window],
+        sample_rate: int,
+        *,
+        num_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> list[SpeakerTurn]:
+        """Speaker turns of a long file, one window at a time (memory bounded by a window).
+
+        Each window is diarized alone, with at most ``num_speakers or max_speakers`` speakers;
+        its speakers get file-wide labels from their centroid embeddings (:class:`SpeakerLinker`).
+        A minimum number of speakers cannot be asked of every window, so it is not passed on.
+        """
+        limit = num_speakers or max_speakers
+        linker = SpeakerLinker(limit)
+        turns: list[SpeakerTurn] = []
+        for window in windows:
+            annotation, embeddings = self._run(window.samples, sample_rate, max_speakers=limit)
+            labels = annotation.labels()
+            if not labels:
+                continue
+            if embeddings is None or len(embeddings) < len(labels):
+                raise UsageError(
+                    f"diarization model {self.name} gives no speaker embeddings, "
+                    "which linking the windows of a long file needs"
+                )
+            names = linker.link(embeddings[: len(labels)],
+                                [annotation.label_duration(label) for label in labels])  # fmt: skip
+            turns += _turns(annotation, window.start, dict(zip(labels, names, strict=True)))
+        return sorted(turns, key=lambda t: (t.start, t.end, t.speaker))
+
+    def _run(self, audio: np.ndarray, sample_rate: int, **speakers: int | None) -> tuple:
+        """(pyannote annotation, speaker centroid embeddings or None) of one waveform."""
         import numpy as np
 
         samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
         waveform = self._torch.from_numpy(samples).unsqueeze(0)
         with self._lock, self._torch.inference_mode():
-            output = self.pipeline(
-                {"waveform": waveform, "sample_rate": sample_rate},
-                num_speakers=num_speakers,
-                min_speakers=min_speakers,
-                max_speakers=max_speakers,
-            )
+            output = self.pipeline({"waveform": waveform, "sample_rate": sample_rate}, **speakers)
         # pyannote 4 returns DiarizeOutput; 3.x (and legacy=True) a bare Annotation.
         annotation = getattr(output, "speaker_diarization", output)
-        turns = [
-            SpeakerTurn(round(seg.start, 3), round(seg.end, 3), str(label))
-            for seg, _track, label in annotation.itertracks(yield_label=True)
-        ]
-        return sorted(turns, key=lambda t: (t.start, t.end, t.speaker))
+        return annotation, getattr(output, "speaker_embeddings", None)
+
+
+def _turns(annotation: Any, offset: float, names: dict) -> list[SpeakerTurn]:
+    """The annotation's turns in file time (``offset`` added), labels renamed by ``names``."""
+    turns = [
+        SpeakerTurn(round(seg.start + offset, 3), round(seg.end + offset, 3),
+                    names.get(label, str(label)))
+        for seg, _track, label in annotation.itertracks(yield_label=True)
+    ]  # fmt: skip
+    return sorted(turns, key=lambda t: (t.start, t.end, t.speaker))
 
 
 def pipeline_folder(model: str, paths: CachePaths | None) -> Path:

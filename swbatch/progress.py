@@ -49,6 +49,14 @@ class Progress:
                 )
                 self._bar.update(1)
 
+    def resumed(self, job_id: str, windows: int, seconds: float) -> None:
+        """A long job goes on from its checkpoint instead of from the start."""
+        with self._lock:
+            self._write(
+                f"swbatch: resuming {job_id} at window {windows} "
+                f"({seconds:.1f} s already transcribed)"
+            )
+
     def _write(self, line: str, force: bool = False) -> None:
         if self.quiet and not force:
             return

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..audio import SAMPLE_RATE, DecodedAudio
+from ..audio import SAMPLE_RATE, spans
+from ..emotion import judged_spans
 from ..jobs import JobSettings
+from .decode import DecodedFile
 from .loaded import LoadedModels
 
 #: the emotion flags of a job and whether each is the dimensional model
@@ -34,18 +36,22 @@ def preload(models: LoadedModels, transcribe: Iterable[JobSettings],
                 models.emotion(dimensional, getattr(settings, f"{flag}_model"))
 
 
-def enrich(models: LoadedModels, settings: JobSettings, audio: DecodedAudio, doc: dict) -> None:
-    """Speakers first, then emotion, so segments split at a speaker change are judged apart."""
+def enrich(models: LoadedModels, settings: JobSettings, audio: DecodedFile, doc: dict) -> None:
+    """Speakers first, then emotion, so segments split at a speaker change are judged apart.
+
+    A file held in memory is read from there; a streamed one is read again, in bounded pieces.
+    """
     from ..speakers import assign_speakers, speaker_table, turns_as_dicts
 
     if settings.diarize and "turns" not in doc:
-        turns = models.diarizer(settings.diarization_model)(
-            audio.samples,
-            SAMPLE_RATE,
-            num_speakers=settings.num_speakers,
-            min_speakers=settings.min_speakers,
-            max_speakers=settings.max_speakers,
-        )
+        diarizer = models.diarizer(settings.diarization_model)
+        speakers = {"num_speakers": settings.num_speakers, "max_speakers": settings.max_speakers}
+        if audio.streamed:
+            turns = diarizer.windowed(audio.again(), SAMPLE_RATE, **speakers)
+        else:
+            turns = diarizer(
+                audio.samples, SAMPLE_RATE, min_speakers=settings.min_speakers, **speakers
+            )
         doc["segments"] = assign_speakers(doc["segments"], turns)
         doc["speakers"] = speaker_table(turns)
         doc["turns"] = turns_as_dicts(turns)
@@ -54,6 +60,10 @@ def enrich(models: LoadedModels, settings: JobSettings, audio: DecodedAudio, doc
     for flag, dimensional in EMOTION_FLAGS:
         if getattr(settings, flag):
             model = models.emotion(dimensional, getattr(settings, f"{flag}_model"))
-            results = model(audio.samples, SAMPLE_RATE, doc["segments"])
+            if audio.streamed:
+                slices = spans(audio.path, judged_spans(doc["segments"]))
+                results = model.judge_slices(slices, SAMPLE_RATE)
+            else:
+                results = model(audio.samples, SAMPLE_RATE, doc["segments"])
             for seg, result in zip(doc["segments"], results, strict=True):
                 seg[flag] = result

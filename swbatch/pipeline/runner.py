@@ -15,7 +15,9 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from ..audio import window_seconds
 from ..cache import CachePaths, configure_global_cache_env
+from ..checkpoints import Checkpoint, checkpoint_settings
 from ..errors import JobError
 from ..jobs import Batch, Job
 from ..progress import Progress
@@ -50,6 +52,7 @@ class Runner:
             self.workers,
         )
         self.models.resolve(job.settings.model for job in batch.jobs)  # fail before any audio
+        self.window_seconds = window_seconds()  # a bad SWBATCH_WINDOW_SECONDS: one usage error
 
     def run(self) -> Summary:
         """Run every job not yet done; returns the summary (also written to the state folder)."""
@@ -97,7 +100,11 @@ class Runner:
             self.state.release(claim)
             self._finish(JobRecord(job.id, str(job.audio), "skipped", plan.reason), progress)
             return None
-        decoded = decoder.submit(decode_file, job.audio) if plan.action != "write" else None
+        decoded = (
+            decoder.submit(decode_file, job.audio, self.window_seconds)
+            if plan.action != "write"
+            else None
+        )
         return runner.submit(self._run_job, job, plan, decoded, claim, progress)
 
     def plan(self, job: Job) -> Plan:
@@ -109,13 +116,17 @@ class Runner:
         started = time.perf_counter()
         record = JobRecord(job.id, str(job.audio), "failed", action=plan.action)
         try:
+            checkpoint = None
             if plan.action == "write":  # formats from the JSON: no audio, nothing transcribed
                 doc, formats, duration = plan.doc, plan.formats, 0.0
             else:
                 audio: DecodedFile = decoded.result()
-                doc = self._document(job, plan, audio)
-                formats, duration = None, audio.duration
+                checkpoint = self._checkpoint(job, plan, audio)
+                doc = self._document(job, plan, audio, checkpoint, progress)
+                formats, duration = None, doc["duration"]  # a streamed file's, not its window's
             record.outputs = write_outputs(self.batch.output_dir, job, doc, formats)
+            if checkpoint:
+                checkpoint.remove()
             record.state, record.audio_seconds = "done", duration
             record.reason = None if plan.action == "run" else plan.reason
         except JobError as exc:
@@ -127,7 +138,19 @@ class Runner:
         record.wall_seconds = round(time.perf_counter() - started, 3)
         self._finish(record, progress)
 
-    def _document(self, job: Job, plan: Plan, audio: DecodedFile) -> dict:
+    def _checkpoint(self, job: Job, plan: Plan, audio: DecodedFile) -> Checkpoint | None:
+        """The checkpoint of a streamed file being transcribed (a file of one window has nothing
+        to resume)."""
+        if plan.action != "run" or not audio.streamed:
+            return None
+        whisper = self.models.whisper(job.settings.model)
+        settings = checkpoint_settings(
+            whisper.describe(), asr_options(job, self.options), audio.window_seconds, job.audio
+        )
+        return Checkpoint.for_job(self.state.dir, job.id, settings)
+
+    def _document(self, job: Job, plan: Plan, audio: DecodedFile,
+                  checkpoint: Checkpoint | None, progress: Progress) -> dict:  # fmt: skip
         """infer -> enrich: the output document of one decoded job, with its timings; for an
         ``enrich`` plan, the finished job's document with only its enrichment redone."""
         started = time.perf_counter()
@@ -140,12 +163,19 @@ class Runner:
             transcribe_seconds = doc.get("timings", {}).get("transcribe_seconds", 0.0)
         else:
             whisper = self.models.whisper(job.settings.model)
-            asr = transcribe_windows(whisper, audio.windows(), asr_options(job, self.options))
+            asr = transcribe_windows(
+                whisper,
+                audio.windows(),
+                asr_options(job, self.options),
+                checkpoint,
+                on_resume=lambda done, seconds: progress.resumed(job.id, done, seconds),
+            )
             with self._summary_lock:
                 self.summary.transcribed += 1
             doc = document(job, audio.duration, asr, whisper, options)
+            doc["windows"] = {"count": asr["windows"], "seconds": audio.window_seconds}
             transcribe_seconds = asr["transcribe_seconds"]
-        enrich(self.models, job.settings, audio.audio, doc)
+        enrich(self.models, job.settings, audio, doc)
         doc["timings"] = {
             "decode_seconds": round(audio.decode_seconds, 3),
             "transcribe_seconds": transcribe_seconds,
