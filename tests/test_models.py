@@ -64,7 +64,7 @@ def demo_copy(demo_cache, tmp_path) -> Path:
 def test_whisper_names_match_faster_whisper():
     """Every name faster-whisper knows means the same repo here. swbatch resolves names itself
     and hands faster-whisper a folder, so it may know names newer than the installed
-    faster-whisper (the floor, 1.1.0, has no distil-large-v3.5); the newest must match exactly."""
+    faster-whisper (1.1 has no distil-large-v3.5); the newest must match exactly."""
     from faster_whisper.utils import _MODELS
 
     assert {name: WHISPER_REPOS.get(name) for name in _MODELS} == _MODELS
