@@ -54,6 +54,19 @@ def run_cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Comple
     return subprocess.run([*SWBATCH, *args], env=env, capture_output=True, text=True, **kwargs)
 
 
+def silent_wav(path: Path, seconds: float = 1.0) -> Path:
+    """A mono 16 kHz WAV of silence: real audio for a run that must stop before decoding it."""
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * int(16000 * seconds))
+    return path
+
+
 def flip_a_byte(path: Path, offset: int = 100) -> None:
     """Damage a file in place, keeping its size (the damage a size check cannot see)."""
     with open(path, "r+b") as fh:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import wave
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli_env, flip_a_byte, run_cli
+from conftest import REPO, cli_env, flip_a_byte, run_cli, silent_wav
 
 DEMO = "demo"  # the shipped set, by name
 TINY_EN = "models--Systran--faster-whisper-tiny.en"
@@ -150,13 +149,7 @@ def test_pinned_revision_not_cached_is_exit_3_not_main(demo_cache, tmp_path):
         "    repo: Systran/faster-whisper-tiny.en\n"
         f"    source: {{type: hub, revision: {pin}}}\n    license: MIT\n"
     )
-    audio = tmp_path / "root" / "raw_audio"
-    audio.mkdir(parents=True)
-    with wave.open(str(audio / "a.wav"), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\0\0" * 16000)
+    silent_wav(tmp_path / "root" / "raw_audio" / "a.wav")
     env = {**cli_env(demo_cache), "SWBATCH_MODEL_SETS": str(sets)}
     res = run_cli(["transcribe", "--root", str(tmp_path / "root"), "--model", "pinned"], env)
     assert res.returncode == 3, (res.stdout, res.stderr)

@@ -11,12 +11,11 @@ import os
 import shutil
 import subprocess
 import sys
-import wave
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, silent_wav
 from fakehub import Server
 from speech import SENTENCES, have_espeak, normalise, speak, word_error_rate
 
@@ -199,13 +198,7 @@ def test_cli_missing_model_exit_3(demo_cache, tmp_path):
     """A user's batch naming an unbaked model: exit 3, one line, no request to any hub.
 
     How long that takes is measured by benchmarks/startup.py (missing-model), not asserted here."""
-    audio = tmp_path / "root" / "raw_audio"
-    audio.mkdir(parents=True)
-    with wave.open(str(audio / "a.wav"), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\0\0" * 16000)
+    silent_wav(tmp_path / "root" / "raw_audio" / "a.wav")
     with Server() as hub:  # a hub that would answer: it must not be asked
         env = env_for(demo_cache)
         env["HF_ENDPOINT"] = hub.url
