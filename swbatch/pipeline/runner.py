@@ -139,9 +139,9 @@ class Runner:
         self._finish(record, progress)
 
     def _checkpoint(self, job: Job, plan: Plan, audio: DecodedFile) -> Checkpoint | None:
-        """The checkpoint of a streamed file being transcribed (a file of one window has nothing
-        to resume)."""
-        if plan.action != "run" or not audio.streamed:
+        """The checkpoint of a streamed file being transcribed, for the first time or again (a file
+        of one window has nothing to resume; an ``enrich`` plan transcribes nothing)."""
+        if plan.action == "enrich" or not audio.streamed:
             return None
         whisper = self.models.whisper(job.settings.model)
         settings = checkpoint_settings(
