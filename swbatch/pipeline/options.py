@@ -15,13 +15,14 @@ if TYPE_CHECKING:
 
 #: Batch-wide settings, one field per batch-wide row of :data:`swbatch.flags.FLAGS` that the
 #: pipeline reads (``--skip-existing`` is folded into ``overwrite``, ``--output`` into the batch's
-#: folder), plus ``cpu_threads`` for the Python API; per-job choices live in
-#: :class:`swbatch.jobs.JobSettings`.
+#: folder), plus for the Python API ``cpu_threads`` and ``cross_file`` (with ``batch_size`` > 1,
+#: fill batches with chunks of several files; False batches each file alone, kept to measure
+#: against in benchmarks/batching.py); per-job choices live in :class:`swbatch.jobs.JobSettings`.
 RunOptions = make_dataclass(
     "RunOptions",
     [(f.name, Any, field(default=f.default)) for f in BATCH_FLAGS
      if f.name not in ("skip_existing", "output")]
-    + [("cpu_threads", Any, field(default=None))],
+    + [("cpu_threads", Any, field(default=None)), ("cross_file", Any, field(default=True))],
     frozen=True,
 )  # fmt: skip
 
@@ -31,7 +32,15 @@ def asr_options(job: Job, options: RunOptions) -> AsrOptions:
     table's ``asr`` column), and the batch's batch size."""
     from ..flags import asr_kwargs
 
-    return AsrOptions(asr_kwargs(job.settings), options.batch_size)
+    return AsrOptions(asr_kwargs(job.settings), options.batch_size, options.cross_file)
+
+
+def files_in_flight(options: RunOptions, workers: int) -> int:
+    """Files worked on at once: one per worker; with cross-file batching enough to fill every
+    worker's next batch while the current one runs (short files are one chunk each)."""
+    if options.batch_size > 1 and options.cross_file:
+        return workers * (options.batch_size + 1)
+    return workers
 
 
 def cpu_count() -> int:

@@ -29,7 +29,7 @@ from .discover import jobs_to_run
 from .enrich import enrich, preload
 from .infer import resolve_device, transcribe_windows
 from .loaded import LoadedModels
-from .options import RunOptions, asr_options, default_parallelism
+from .options import RunOptions, asr_options, default_parallelism, files_in_flight
 from .write import document, stamp, write_outputs
 
 
@@ -44,6 +44,7 @@ class Runner:
         self._summary_lock = threading.Lock()
         device = resolve_device(options.device)
         self.workers, threads = default_parallelism(device, options.workers, options.cpu_threads)
+        self.in_flight = files_in_flight(options, self.workers)
         self.models = LoadedModels(
             paths or configure_global_cache_env(for_writing=False),
             device,
@@ -64,11 +65,11 @@ class Runner:
         )
         progress = Progress(len(self.batch.jobs), self.options.quiet)
         decoder = ThreadPoolExecutor(1, thread_name_prefix="swbatch-decode")
-        runner = ThreadPoolExecutor(self.workers, thread_name_prefix="swbatch-infer")
+        runner = ThreadPoolExecutor(self.in_flight, thread_name_prefix="swbatch-infer")
         inflight: set[Future] = set()
         try:
             for job in self.batch.jobs:
-                while len(inflight) > self.workers:
+                while len(inflight) > self.in_flight:
                     finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
                     _raise_unexpected(finished)
                 fut = self._submit(job, decoder, runner, progress)

@@ -4,8 +4,9 @@
   carried across cuts; checkpoints);
 - :mod:`.window`: one window through a backend, with CUDA out-of-memory handling;
 - backends, one module each, imported only when chosen: :mod:`.sequential` (faster-whisper's own
-  loop, ``--batch-size 1``) and :mod:`.batched` (30-s chunks decoded in batches). Adding one is a
-  new module and one line in :func:`.window.backend`;
+  loop, ``--batch-size 1``), :mod:`.crossfile` (30-s chunks of many files share batches,
+  ``--batch-size N``) and :mod:`.batched` (each file's chunks batched alone, to measure against).
+  Adding one is a new module and one line in :func:`.window.backend`;
 - :mod:`.options`: decoding options, turned into faster-whisper arguments in one place;
 - :mod:`.model`: the Whisper model, loaded once.
 """

@@ -45,6 +45,8 @@ class LoadedWhisper:
     resolved: ResolvedModel
     device: str
     compute_type: str
+    #: threads that may run the model at once (ctranslate2's ``num_workers``)
+    workers: int = 1
 
     def describe(self) -> dict:
         """The model block of the output JSON."""
@@ -86,4 +88,4 @@ def load_whisper(
             f"whisper model {resolved.name} in {resolved.path} cannot be loaded ({detail}); "
             "`swbatch cache --verify` shows damaged files, prefetching the set again repairs them"
         ) from None
-    return LoadedWhisper(model, resolved, device, compute_type)
+    return LoadedWhisper(model, resolved, device, compute_type, workers)

@@ -14,6 +14,8 @@ class AsrOptions:
     kwargs: dict = field(default_factory=dict)
     #: >1 decodes 30-s chunks in batches (faster-whisper's batched decoding)
     batch_size: int = 1
+    #: with batching, chunks of different files share batches (else each file is batched alone)
+    cross_file: bool = True
 
     @property
     def language(self) -> str | None:

@@ -27,7 +27,10 @@ PROMPT_RESET_ON_TEMPERATURE = 0.5
 def backend(options: AsrOptions):
     """The backend module's ``decode`` for ``options``, imported on first use. A backend is a
     module with ``decode(loaded, samples, options, kwargs) -> (segments, info)``."""
-    name = "batched" if options.batch_size > 1 else "sequential"
+    if options.batch_size <= 1:
+        name = "sequential"
+    else:
+        name = "crossfile" if options.cross_file else "batched"
     return importlib.import_module(f"{__package__}.{name}").decode
 
 

@@ -1,0 +1,73 @@
+"""Cross-file batching (``--batch-size N``): chunks of many short files share batches, and every
+file still gets its own outputs, the same words as sequential decoding, and its own failure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import run_cli
+from speech import normalise
+
+
+def clips_root(tmp_path: Path, speech_files: dict[str, Path], copies: int = 2) -> Path:
+    """raw_audio with every sentence ``copies`` times (short clips), and two files that fail."""
+    raw = tmp_path / "root" / "raw_audio"
+    raw.mkdir(parents=True)
+    for n in range(copies):
+        for i, src in enumerate(speech_files.values()):
+            shutil.copy(src, raw / f"c{n}-{i}.wav")
+    (raw / "empty.wav").write_bytes(b"")
+    (raw / "notes.wav").write_text("this is a text file, not audio\n" * 20)
+    return raw.parent
+
+
+def words(root: Path) -> dict[str, list[str]]:
+    """{file: its normalised words} for every finished file."""
+    return {
+        p.name: normalise(
+            " ".join(s["text"] for s in json.loads(p.read_text())["segments"])
+        ).split()
+        for p in (root / "whisper_json").glob("*.json")
+    }
+
+
+def test_cross_file_batches_give_each_file_its_sequential_words(tmp_path, speech_files, demo_env):
+    sequential = clips_root(tmp_path / "seq", speech_files)
+    batched = clips_root(tmp_path / "batched", speech_files)
+    res = run_cli(["transcribe", "--root", str(sequential), "--model", "demo", "--formats", "json"],
+                  demo_env)  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    res = run_cli(["transcribe", "--root", str(batched), "--model", "demo", "--formats",
+                   "json,srt", "--batch-size", "8"], demo_env)  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "16 done, 0 skipped, 2 failed" in res.stdout  # the bad files fail alone
+    expected = words(sequential)
+    assert len(expected) == 16 and all(expected.values())
+    assert words(batched) == expected
+    for doc in (batched / "whisper_json").glob("*.json"):
+        data = json.loads(doc.read_text())
+        assert data["options"]["batch_size"] == 8 and data["options"]["cross_file"]
+        assert 0 <= data["segments"][0]["start"] <= data["segments"][-1]["end"] <= data["duration"]
+    assert len(list((batched / "transcripts").glob("*.srt"))) == 16
+
+    again = run_cli(["transcribe", "--root", str(batched), "--model", "demo", "--batch-size", "8",
+                     "--formats", "json,srt"], demo_env)  # fmt: skip
+    assert "0 done, 16 skipped, 2 failed" in again.stdout, again.stdout
+
+
+def test_chunks_of_different_files_share_a_batch(tmp_path, speech_files, demo_cache):
+    from swbatch.cache import CachePaths
+    from swbatch.jobs import JobSettings, discover
+    from swbatch.pipeline import RunOptions, run_batch
+    from swbatch.pipeline.infer import crossfile
+
+    root = clips_root(tmp_path, speech_files, copies=1)
+    paths = CachePaths.from_env({"SLOWER_WHISPER_CACHE_ROOT": str(demo_cache)})
+    options = RunOptions(device="cpu", batch_size=4, workers=1, quiet=True)
+    summary = run_batch(discover(root, JobSettings(formats=("json",))), options, paths)
+    assert (summary.done, summary.failed) == (8, 2)
+    (batcher,) = [b for (_, size), b in crossfile._BATCHERS.items() if size == 4]
+    assert batcher.chunks_run == 8
+    assert batcher.batches_run < 8, "some batch held chunks of more than one file"
