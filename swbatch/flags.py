@@ -229,8 +229,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("device", "auto", "auto, cpu or cuda", choice("auto", "cpu", "cuda"), per_job=False),
     Flag("compute_type", "auto", "auto (int8 on CPU, float16 on CUDA) or a ctranslate2 type",
          text, per_job=False),
-    Flag("batch_size", 1, ">1 uses faster-whisper's batched pipeline (GPU)", whole(1),
-         per_job=False),
+    Flag("batch_size", None, "30-s chunks decoded at once, chunks of many files sharing a batch "
+         "(default: 8 on CUDA, 1 on CPU)", _nullable(whole(1)), per_job=False),
     Flag("workers", None, "files transcribed at once (default: one per core on CPU, 2 on CUDA)",
          _nullable(whole(1)), per_job=False),
     Flag("skip_existing", True, "skip jobs done with the same settings (the default)", boolean,

@@ -62,3 +62,39 @@ def test_oom_at_batch_one_is_not_retried(gpu_fits):
     with pytest.raises(asr.OutOfMemory, match="batch size 1 "):
         asr.transcribe(LOADED, np.zeros(16000, np.float32), asr.AsrOptions(batch_size=1))
     assert tried == [1]
+
+
+def test_cross_file_batches_halve_until_they_fit_and_say_so_once(monkeypatch, capfd):
+    """The batcher's own policy: the batch that ran out of memory is decoded again at half the
+    size (and later batches stay small), one warning for the whole run."""
+    from swbatch.pipeline.infer import crossfile
+
+    sizes: list[int] = []
+
+    def fake_run(self, kwargs, batch):
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise RuntimeError("CUDA failed with error out of memory")
+        return [[f"segments of chunk {c.index}"] for c in batch]
+
+    monkeypatch.setattr(crossfile.Batcher, "_run", fake_run)
+    batcher = crossfile.Batcher(LOADED, batch_size=8, consumers=1)
+    chunks = [(np.zeros(16000, np.float32), float(i)) for i in range(7)]
+    parts = batcher.submit({"language": "en"}, chunks).result(timeout=30)
+    assert parts == [[f"segments of chunk {i}"] for i in range(7)]
+    assert sizes[:2] == [7, 3] and set(sizes[2:]) <= {1, 2} and sum(sizes[2:]) == 7
+    assert batcher.batch_size == 1 or batcher.batch_size == 2
+    assert capfd.readouterr().err.count("batch size lowered") == 1
+
+
+def test_a_chunk_that_never_fits_fails_its_file_with_a_reason(monkeypatch):
+    from swbatch.pipeline.infer import crossfile
+
+    def fake_run(self, kwargs, batch):
+        raise RuntimeError("cuBLAS failed with status CUBLAS_STATUS_ALLOC_FAILED")
+
+    monkeypatch.setattr(crossfile.Batcher, "_run", fake_run)
+    batcher = crossfile.Batcher(LOADED, batch_size=2, consumers=1)
+    future = batcher.submit({"language": "en"}, [(np.zeros(16000, np.float32), 0.0)] * 2)
+    with pytest.raises(asr.OutOfMemory, match="out of memory at batch size 1 with large-v3"):
+        future.result(timeout=30)

@@ -27,9 +27,15 @@ from .decide import decide
 from .decode import DecodedFile, decode_file
 from .discover import jobs_to_run
 from .enrich import enrich, preload
-from .infer import resolve_device, transcribe_windows
+from .infer import transcribe_windows
 from .loaded import LoadedModels
-from .options import RunOptions, asr_options, default_parallelism, files_in_flight
+from .options import (
+    RunOptions,
+    asr_options,
+    default_parallelism,
+    files_in_flight,
+    for_device,
+)
 from .write import document, stamp, write_outputs
 
 
@@ -38,11 +44,11 @@ class Runner:
 
     def __init__(self, batch: Batch, options: RunOptions, paths: CachePaths | None = None):
         self.batch = batch
-        self.options = options
         self.state = BatchState(batch.output_dir, shard=options.shard)
         self.summary = Summary(total=len(batch.jobs), shard=options.shard)
         self._summary_lock = threading.Lock()
-        device = resolve_device(options.device)
+        device, options = for_device(options)
+        self.options = options
         self.workers, threads = default_parallelism(device, options.workers, options.cpu_threads)
         self.in_flight = files_in_flight(options, self.workers)
         self.models = LoadedModels(
@@ -210,6 +216,7 @@ def dry_run(
     from ..models import default_whisper_model, resolve_model
 
     batch = jobs_to_run(batch, options)
+    _device, options = for_device(options)
     paths = paths or configure_global_cache_env(for_writing=False)
     resolved = {
         name: resolve_model(name, "whisper", paths) if name else default_whisper_model(paths)

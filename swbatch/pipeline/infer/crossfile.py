@@ -185,7 +185,7 @@ class Batcher:
             self._decode(self._kwargs[key], key, batch)
 
     def _decode(self, kwargs: dict, key: str, batch: list[_Chunk]) -> None:
-        from .window import is_out_of_memory
+        from .window import OutOfMemory, is_out_of_memory, oom_reason
 
         try:
             parts = self._run(kwargs, batch)
@@ -195,6 +195,8 @@ class Batcher:
             elif len(batch) > 1:  # find the chunk that fails: the others' files go on
                 for chunk in batch:
                     self._decode(kwargs, key, [chunk])
+            elif is_out_of_memory(exc):  # even one chunk does not fit: a reason, not a retry
+                batch[0].window.fail(OutOfMemory(oom_reason(self.loaded, [1])))
             else:
                 batch[0].window.fail(exc)
             return

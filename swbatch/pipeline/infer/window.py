@@ -38,10 +38,16 @@ class OutOfMemory(JobError):
     """CUDA ran out of memory for this file even after the retry."""
 
 
+#: how ctranslate2 reports running out of GPU memory: its src/cuda/utils.h throws
+#: ``"CUDA failed with error " + cudaGetErrorString(code)`` from CUDA_CHECK (the string of
+#: cudaErrorMemoryAllocation is "out of memory"; its caching allocator, src/cuda/allocator.cc,
+#: checks with the same macro) and ``"cuBLAS failed with status " + status`` from CUBLAS_CHECK
+OUT_OF_MEMORY_TEXTS = ("CUDA failed with error out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA OOM as ctranslate2 reports it (a RuntimeError with a CUDA message)."""
-    text = str(exc).lower()
-    return "out of memory" in text or "cudaerrormemoryallocation" in text
+    """CUDA out-of-memory as ctranslate2 raises it (a RuntimeError, see OUT_OF_MEMORY_TEXTS)."""
+    return isinstance(exc, RuntimeError) and any(t in str(exc) for t in OUT_OF_MEMORY_TEXTS)
 
 
 def transcribe(
@@ -61,19 +67,19 @@ def transcribe(
         if not is_out_of_memory(exc):
             raise
         if options.batch_size <= 1:
-            raise OutOfMemory(_oom_reason(loaded, [1])) from None
+            raise OutOfMemory(oom_reason(loaded, [1])) from None
     smaller = replace(options, batch_size=options.batch_size // 2)
     try:
         result = _transcribe_once(loaded, audio, smaller, context)
     except RuntimeError as exc:
         if not is_out_of_memory(exc):
             raise
-        raise OutOfMemory(_oom_reason(loaded, [options.batch_size, smaller.batch_size])) from None
+        raise OutOfMemory(oom_reason(loaded, [options.batch_size, smaller.batch_size])) from None
     result["options"]["oom_retry_batch_size"] = smaller.batch_size
     return result
 
 
-def _oom_reason(loaded: LoadedWhisper, sizes: list[int]) -> str:
+def oom_reason(loaded: LoadedWhisper, sizes: list[int]) -> str:
     tried = " then ".join(str(s) for s in sizes)
     return (
         f"{loaded.device} out of memory at batch size {tried} with {loaded.resolved.name} "
