@@ -41,7 +41,7 @@ class JobRecord:
 
     id: str
     audio: str
-    state: str  # done | failed | skipped
+    state: str  # done | failed | skipped | interrupted (by Ctrl-C: a rerun does it)
     reason: str | None = None  # why it failed, was skipped, or was redone / enriched / written
     #: what was done: run (new), redo (settings changed, --overwrite), enrich (only the
     #: diarization/emotion stages on the existing transcript), write (formats from the JSON)
@@ -78,7 +78,7 @@ class Summary:
         elif record.state == "failed":
             self.failed += 1
             self.failures.append({"id": record.id, "audio": record.audio, "reason": record.reason})
-        else:
+        elif record.state == "skipped":
             self.skipped += 1
 
     def as_dict(self) -> dict:

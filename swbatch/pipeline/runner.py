@@ -23,6 +23,7 @@ from ..jobs import Batch, Job
 from ..progress import Progress
 from ..rerun import Plan, recorded_options
 from ..status import BatchState, JobRecord, Summary
+from .cancel import STOP, Interrupted, ctrl_c_stops
 from .decide import decide
 from .decode import DecodedFile, decode_file
 from .discover import jobs_to_run
@@ -74,14 +75,19 @@ class Runner:
         runner = ThreadPoolExecutor(self.in_flight, thread_name_prefix="swbatch-infer")
         inflight: set[Future] = set()
         try:
-            for job in self.batch.jobs:
-                while len(inflight) > self.in_flight:
-                    finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                    _raise_unexpected(finished)
-                fut = self._submit(job, decoder, runner, progress)
-                if fut is not None:
-                    inflight.add(fut)
-            _raise_unexpected(wait(inflight)[0])
+            with ctrl_c_stops():
+                for job in self.batch.jobs:
+                    while len(inflight) > self.in_flight:
+                        finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                        _raise_unexpected(finished)
+                    if STOP.is_set():
+                        break
+                    fut = self._submit(job, decoder, runner, progress)
+                    if fut is not None:
+                        inflight.add(fut)
+                _raise_unexpected(wait(inflight)[0])
+                if STOP.is_set():  # every job in flight is recorded: report, exit 130
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.summary.interrupted = True
             for fut in inflight:
@@ -136,6 +142,8 @@ class Runner:
                 checkpoint.remove()
             record.state, record.audio_seconds = "done", duration
             record.reason = None if plan.action == "run" else plan.reason
+        except Interrupted as exc:
+            record.state, record.reason = "interrupted", str(exc)
         except JobError as exc:
             record.reason = str(exc)
         except Exception as exc:  # one bad job must never end the batch: record it, go on

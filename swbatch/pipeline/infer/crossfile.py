@@ -15,6 +15,7 @@ the batch size for the rest of the run (said once on stderr) and the same chunks
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -22,13 +23,14 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError, TimeoutError
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...audio import SAMPLE_RATE
+from ..cancel import STOP, check
 from .chunks import MAX_SECONDS, chunk_bounds
 from .model import LoadedWhisper
 
@@ -58,13 +60,24 @@ def decode(
 
         pieces, meta = collect_chunks(samples, speech, max_duration=MAX_SECONDS)
         chunks = [(p, m["offset"]) for p, m in zip(pieces, meta, strict=True) if len(p)]
-    parts = batcher(loaded, options.batch_size).submit(kwargs, chunks).result() if chunks else []
+    parts = _wait(batcher(loaded, options.batch_size).submit(kwargs, chunks)) if chunks else []
     segments = [seg for part in parts for seg in part]
     if speech:
         from faster_whisper.transcribe import restore_speech_timestamps
 
         segments = list(restore_speech_timestamps(segments, speech, SAMPLE_RATE))
     return segments, SimpleNamespace(language=kwargs["language"], language_probability=probability)
+
+
+def _wait(future: Future) -> list:
+    """The window's chunks' segments; on Ctrl-C the window fails, so its chunks are dropped."""
+    while True:
+        try:
+            return future.result(timeout=0.2)
+        except TimeoutError:
+            if STOP.is_set():
+                future.cancel()  # done: consumers drop its chunks
+                check()
 
 
 def _language(loaded: LoadedWhisper, samples, vad: bool, vad_parameters) -> tuple[str, float]:
@@ -112,13 +125,13 @@ class _Window:
         with self._lock:
             self.parts[index] = segments
             self.remaining -= 1
-            if self.remaining == 0 and not self.future.done():
-                self.future.set_result(self.parts)
+            if self.remaining == 0:
+                with contextlib.suppress(InvalidStateError):  # cancelled by Ctrl-C meanwhile
+                    self.future.set_result(self.parts)
 
     def fail(self, exc: BaseException) -> None:
-        with self._lock:
-            if not self.future.done():
-                self.future.set_exception(exc)
+        with self._lock, contextlib.suppress(InvalidStateError):
+            self.future.set_exception(exc)
 
 
 @dataclasses.dataclass

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...errors import JobError
+from ..cancel import check
 from .model import LoadedWhisper
 from .options import AsrOptions, whisper_kwargs
 
@@ -90,13 +91,15 @@ def oom_reason(loaded: LoadedWhisper, sizes: list[int]) -> str:
 def _transcribe_once(
     loaded: LoadedWhisper, audio: np.ndarray, options: AsrOptions, context: dict
 ) -> dict:
+    check()
     started = time.perf_counter()
     segments, info = backend(options)(
         loaded, audio, options, {**whisper_kwargs(options), **context}
     )
     out: list[dict] = []
     prompt: list[int] = []
-    for seg in segments:
+    for seg in segments:  # faster-whisper decodes a 30-s chunk per step of this loop
+        check()
         out.append(segment_dict(len(out), seg))
         # What faster-whisper would prompt a following 30-s chunk with: the tokens (timestamps
         # included) since the last chunk it had to decode at a high temperature.

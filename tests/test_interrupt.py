@@ -1,0 +1,74 @@
+"""Ctrl-C through the real CLI: the first stops the batch within a chunk and records the files in
+flight as interrupted; the second exits at once; nothing partial is left under a final name."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SWBATCH, run_cli
+from speech import SENTENCES, have_espeak, speak
+
+pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng makes the speech")
+
+
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory) -> Path:
+    """About five minutes of speech: a transcription still running when Ctrl-C comes."""
+    text = " ".join(SENTENCES[i % len(SENTENCES)] for i in range(0, 80 * 3, 3))
+    return speak(tmp_path_factory.mktemp("interrupt") / "long.wav", text)
+
+
+def start(tmp_path: Path, long_file: Path, env: dict) -> tuple[Path, subprocess.Popen]:
+    """A batch of the long file and a short one, one worker, running its first transcription."""
+    root = tmp_path / "root"
+    (root / "raw_audio").mkdir(parents=True)
+    (root / "raw_audio" / "a-long.wav").symlink_to(long_file)
+    speak(root / "raw_audio" / "b-short.wav", SENTENCES[0])
+    proc = subprocess.Popen([*SWBATCH, "transcribe", "--root", str(root), "--model", "demo",
+                             "--workers", "1", "--formats", "json"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    claims = root / ".swbatch" / "claims"
+    for _ in range(600):  # the model is loaded before any job is claimed
+        if claims.is_dir() and any(claims.iterdir()):
+            break
+        time.sleep(0.1)
+    time.sleep(2)  # into the long file's transcription
+    assert proc.poll() is None, proc.communicate()
+    return root, proc
+
+
+def test_first_ctrl_c_stops_within_a_chunk_and_records_the_file(tmp_path, long_file, demo_env):
+    root, proc = start(tmp_path, long_file, demo_env)
+    proc.send_signal(signal.SIGINT)
+    # No time bound here (machines are noisy): it stops at the next 30-s chunk, which the
+    # interrupted record below shows; docs/performance.md has the latencies measured.
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    records = [json.loads(x) for x in (root / ".swbatch" / "status.jsonl").read_text().splitlines()
+               if x.strip()]  # fmt: skip
+    # the long file, and the short one if it was already queued behind it: none done or failed
+    assert records[0]["id"] == "a-long.wav"
+    assert {r["state"] for r in records} == {"interrupted"}
+    summary = json.loads((root / ".swbatch" / "summary.json").read_text())
+    assert summary["interrupted"] and summary["done"] == 0 and summary["failed"] == 0
+    assert not (root / "whisper_json").exists() or not any((root / "whisper_json").rglob("*"))
+
+    again = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--formats", "json"],
+                    demo_env)  # fmt: skip
+    assert again.returncode == 0 and "2 done" in again.stdout, again.stderr
+
+
+def test_second_ctrl_c_exits_at_once(tmp_path, long_file, demo_env):
+    root, proc = start(tmp_path, long_file, demo_env)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert not (root / "whisper_json").exists() or not any((root / "whisper_json").rglob("*"))
