@@ -70,5 +70,7 @@ def test_second_ctrl_c_exits_at_once(tmp_path, long_file, demo_env):
     time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    # 130, or killed by SIGINT if it came while the interpreter was already tearing down (which a
+    # shell reports as 130 too)
+    assert proc.returncode in (130, -signal.SIGINT)
     assert not (root / "whisper_json").exists() or not any((root / "whisper_json").rglob("*"))

@@ -53,4 +53,5 @@ def ctrl_c_stops() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if not STOP.is_set():  # once stopping, a second Ctrl-C still means "now", to the end
+            signal.signal(signal.SIGINT, previous)
