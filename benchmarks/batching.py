@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
+from results_io import machine, write_results  # noqa: E402
 from speech import SENTENCES, speak, word_error_rate  # noqa: E402
 from throughput import TUNED, _demo_model_path, audio_seconds, run_isolated  # noqa: E402
 
@@ -205,11 +205,10 @@ def build_large_v3_random(folder: Path, tokenizer_from: str) -> str:
 
 
 def markdown(result: dict) -> str:
-    m = result["machine"]
+    gpu = result["gpu"]
     lines = [
         f"Model: {result['model']}; device {result['device']}; batch size {result['batch_size']}; "
-        f"machine: {m['cpus']} CPUs, {m['processor']}, Python {m['python']}"
-        f"{', GPU ' + m['gpu'] if m.get('gpu') else ''}.",
+        f"machine: {result['machine']}{', GPU ' + gpu if gpu else ''}.",
     ]
     if result["meaningless_words"]:
         lines.append("Random weights: the words are meaningless (no WER); the times stand for the "
@@ -265,21 +264,12 @@ def main() -> None:
         "meaningless_words": args.large_v3_random,
         "device": args.device,
         "batch_size": args.batch_size,
-        "machine": {
-            "cpus": len(os.sched_getaffinity(0)),
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "gpu": gpu,
-        },
+        "machine": machine(),
+        "gpu": gpu,
         "corpora": measure(args, model, corpora, workdir, args.large_v3_random),
     }
     name = f"batching-{args.device}{'-large-v3-random' if args.large_v3_random else ''}"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{name}.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(args.out, name, result, markdown(result))
 
 
 if __name__ == "__main__":
