@@ -202,14 +202,7 @@ def test_killed_long_job_resumes_from_its_checkpoint(tmp_path, recording, demo_e
         shutil.copy(recording[0], roots[name] / "raw_audio" / "long.flac")
     args = ["transcribe", "--root", str(roots["killed"]), "--model", "demo", "--workers", "1",
             "--formats", "json"]  # fmt: skip
-    proc = subprocess.Popen([*SWBATCH, *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 300
-    while time.time() < deadline and checkpoint_windows(roots["killed"]) < 2:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = checkpoint_windows(roots["killed"])
+    finished = kill_after_two_windows(args, env, roots["killed"])
     output = roots["killed"] / "whisper_json" / "long.flac.json"
     assert finished >= 2 and not output.exists(), "the kill should land mid-file"
 
@@ -232,6 +225,26 @@ def test_killed_long_job_resumes_from_its_checkpoint(tmp_path, recording, demo_e
     ]
     assert docs["killed"]["duration"] == docs["straight"]["duration"]
     assert list((roots["killed"] / ".swbatch" / "checkpoints").iterdir()) == []
+
+    # a finished job done again (--overwrite) is checkpointed and resumed the same way
+    redo = [*args, "--overwrite"]
+    finished = kill_after_two_windows(redo, env, roots["killed"])
+    assert finished >= 2, "the kill should land mid-file"
+    again = run_cli(redo, env)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming long.flac at window {finished} " in again.stderr
+
+
+def kill_after_two_windows(args: list[str], env: dict[str, str], root: Path) -> int:
+    """Run ``swbatch ARGS``, SIGKILL it once two windows are checkpointed; the windows kept."""
+    proc = subprocess.Popen([*SWBATCH, *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and checkpoint_windows(root) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return checkpoint_windows(root)
 
 
 def test_speaker_linker_keeps_labels_across_windows():
