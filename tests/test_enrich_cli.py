@@ -102,6 +102,25 @@ def test_diarize_and_emotion_offline_write_every_format(tmp_path, enriched_cache
     )
 
 
+def test_a_file_longer_than_a_window_is_enriched_as_a_stream(tmp_path, enriched_cache):
+    """With 10-s windows the dialogue is streamed: diarization runs window by window with
+    speakers linked across windows, emotion reads each segment's slice (docs/long-audio.md)."""
+    root = dialogue_root(tmp_path)
+    env = {**cli_env(enriched_cache), "SWBATCH_WINDOW_SECONDS": "10"}
+    res = subprocess.run([*SWBATCH, "transcribe", "--root", str(root), "--model", "demo",
+                          "--diarize", "--num-speakers", "2", "--emotion", "--formats", "json"],
+                         env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((root / "whisper_json" / "dialogue.wav.json").read_text())
+    assert doc["windows"]["count"] >= 2
+    assert doc["turns"] and 1 <= len(doc["speakers"]) <= 2
+    assert all(0 <= t["start"] < t["end"] <= doc["duration"] + 0.1 for t in doc["turns"])
+    assert max(t["end"] for t in doc["turns"]) > 10, "turns of later windows are in file time"
+    for seg in doc["segments"]:
+        assert "label" in seg["emotion"] or seg["emotion"] == {"status": "too_short"}
+    assert any("label" in seg["emotion"] for seg in doc["segments"])
+
+
 def test_missing_diarization_model_stops_before_any_audio(tmp_path, demo_env):
     # without the extra the run stops too, but on the missing package (exit 2), not the model
     pytest.importorskip("pyannote.audio", exc_type=ImportError,
