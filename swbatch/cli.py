@@ -309,6 +309,19 @@ def _print_help(fire, args: list[str]) -> None:
     print("\n".join(ln for ln in text.splitlines() if not ln.startswith("INFO: ")).strip())
 
 
+def _exit_now_if_threads_run(code: int) -> None:
+    """Exit with ``code`` at once when worker threads are still running (Ctrl-C left them inside
+    ctranslate2, their jobs already recorded as interrupted): the interpreter would otherwise wait
+    for them at exit, for as long as their chunk takes."""
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):  # fmt: skip
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run one command and exit with its code."""
     import fire
@@ -333,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print("swbatch: interrupted", file=sys.stderr)
+        _exit_now_if_threads_run(130)
         return 130
     except fire.core.FireExit as exc:  # Fire's own usage errors (exit 2) and --help paths
         return int(exc.code or 0)

@@ -3,8 +3,10 @@ chunk; the second exits at once.
 
 The first SIGINT only sets :data:`STOP`. The runner then claims nothing new, and every running
 transcription raises :class:`Interrupted` where it next looks (between 30-s chunks, between
-windows, while waiting for a shared batch), so within about a chunk's decoding time every job in
-flight is recorded as interrupted, the summary is written and the process exits 130. A second
+windows, while waiting for a shared batch). A transcription can be inside ctranslate2 for longer
+than that (a window's features and first chunk: 6-13 s measured on a 5-minute window), so the
+runner waits :data:`GRACE_SECONDS` for them, records those still running as interrupted, writes
+the summary, and the CLI exits 130 without waiting for their threads. A second
 SIGINT exits 130 immediately: nothing partial is ever under a final name (writes are atomic), so
 a rerun picks up whatever the first one had not finished.
 """
@@ -28,10 +30,17 @@ class Interrupted(JobError):
     """This job was stopped by Ctrl-C before it finished; a rerun does it."""
 
 
+#: the reason recorded for a job stopped by Ctrl-C
+INTERRUPTED = "interrupted (Ctrl-C) before it finished; a rerun does it"
+#: how long the first Ctrl-C waits for the jobs in flight to reach a check before the runner
+#: records the rest as interrupted and the CLI exits without them (issue 17: within about 2 s)
+GRACE_SECONDS = 1.5
+
+
 def check() -> None:
     """Raise :class:`Interrupted` once Ctrl-C was pressed (called between chunks)."""
     if STOP.is_set():
-        raise Interrupted("interrupted (Ctrl-C) before it finished; a rerun does it")
+        raise Interrupted(INTERRUPTED)
 
 
 @contextmanager

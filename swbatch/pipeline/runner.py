@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from ..audio import window_seconds
 from ..cache import CachePaths, configure_global_cache_env
@@ -23,7 +23,7 @@ from ..jobs import Batch, Job
 from ..progress import Progress
 from ..rerun import Plan, recorded_options
 from ..status import BatchState, JobRecord, Summary
-from .cancel import STOP, Interrupted, ctrl_c_stops
+from .cancel import GRACE_SECONDS, INTERRUPTED, STOP, Interrupted, ctrl_c_stops
 from .decide import decide
 from .decode import DecodedFile, decode_file
 from .discover import jobs_to_run
@@ -48,6 +48,8 @@ class Runner:
         self.state = BatchState(batch.output_dir, shard=options.shard)
         self.summary = Summary(total=len(batch.jobs), shard=options.shard)
         self._summary_lock = threading.Lock()
+        self._recorded: set[str] = set()  # jobs with a status line (guarded by _summary_lock)
+        self._closed = False  # after Ctrl-C's grace: late workers' records are dropped
         device, options = for_device(options)
         self.options = options
         self.workers, threads = default_parallelism(device, options.workers, options.cpu_threads)
@@ -73,19 +75,16 @@ class Runner:
         progress = Progress(len(self.batch.jobs), self.options.quiet)
         decoder = ThreadPoolExecutor(1, thread_name_prefix="swbatch-decode")
         runner = ThreadPoolExecutor(self.in_flight, thread_name_prefix="swbatch-infer")
-        inflight: set[Future] = set()
+        inflight: dict[Future, tuple[Job, str]] = {}  # each job's future, its job and action
         try:
             with ctrl_c_stops():
                 for job in self.batch.jobs:
                     while len(inflight) > self.in_flight:
-                        finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                        _raise_unexpected(finished)
+                        self._wait(inflight, progress, FIRST_COMPLETED)
                     if STOP.is_set():
                         break
-                    fut = self._submit(job, decoder, runner, progress)
-                    if fut is not None:
-                        inflight.add(fut)
-                _raise_unexpected(wait(inflight)[0])
+                    self._submit(job, decoder, runner, progress, inflight)
+                self._wait(inflight, progress, ALL_COMPLETED)
                 if STOP.is_set():  # every job in flight is recorded: report, exit 130
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -100,25 +99,62 @@ class Runner:
             self.state.write_summary(self.summary)
         return self.summary
 
-    def _submit(self, job: Job, decoder, runner, progress: Progress) -> Future | None:
-        """Claim a job and queue it, or record why it is not run."""
+    def _wait(self, inflight: dict, progress: Progress, return_when: str) -> None:
+        """Wait for the first or all of the jobs in flight; once Ctrl-C is pressed, give them
+        :data:`GRACE_SECONDS` to reach a check, record the rest as interrupted, and stop.
+
+        The rest are left running: a thread inside ctranslate2 (faster-whisper computes a whole
+        window's features and decodes a 30-s chunk before it yields) cannot be stopped, and its
+        partial work is never under a final name (outputs are atomic, checkpoints hold finished
+        windows), so the CLI exits without waiting for it.
+        """
+        while not STOP.is_set():
+            finished, pending = wait(inflight, timeout=0.2, return_when=return_when)
+            self._forget(inflight, finished)
+            if not pending or (finished and return_when == FIRST_COMPLETED):
+                return
+        finished, pending = wait(inflight, timeout=GRACE_SECONDS)
+        self._forget(inflight, finished)
+        with self._summary_lock:
+            self._closed = True
+            late = [
+                JobRecord(job.id, str(job.audio), "interrupted", INTERRUPTED, action)
+                for job, action in inflight.values()
+                if job.id not in self._recorded
+            ]
+            for record in late:
+                self.summary.add(record)
+                self.state.record(record)
+        for record in late:
+            progress.job_finished(record, self.summary)
+        raise KeyboardInterrupt
+
+    @staticmethod
+    def _forget(inflight: dict, finished: set[Future]) -> None:
+        for fut in finished:
+            del inflight[fut]
+        _raise_unexpected(finished)
+
+    def _submit(self, job: Job, decoder, runner, progress: Progress, inflight: dict) -> None:
+        """Claim a job and queue it (into ``inflight``), or record why it is not run."""
         claim = self.state.claim(job.id)
         if claim is None:
             self.summary.busy_elsewhere += 1
             self._finish(JobRecord(job.id, str(job.audio), "skipped", "running in another process"),
                          progress)  # fmt: skip
-            return None
+            return
         plan = self.plan(job)
         if plan.action == "skip":
             self.state.release(claim)
             self._finish(JobRecord(job.id, str(job.audio), "skipped", plan.reason), progress)
-            return None
+            return
         decoded = (
             decoder.submit(decode_file, job.audio, self.window_seconds)
             if plan.action != "write"
             else None
         )
-        return runner.submit(self._run_job, job, plan, decoded, claim, progress)
+        fut = runner.submit(self._run_job, job, plan, decoded, claim, progress)
+        inflight[fut] = (job, plan.action)
 
     def plan(self, job: Job) -> Plan:
         return decide(self.batch.output_dir, job, self.options,
@@ -200,8 +236,11 @@ class Runner:
 
     def _finish(self, record: JobRecord, progress: Progress) -> None:
         with self._summary_lock:
+            if self._closed:  # Ctrl-C's grace is over: this job is already recorded interrupted
+                return
+            self._recorded.add(record.id)
             self.summary.add(record)
-        self.state.record(record)
+            self.state.record(record)
         progress.job_finished(record, self.summary)
 
 
