@@ -64,18 +64,6 @@ def snapshot_files(snapshot: Path) -> list[str]:
     return sorted(names)
 
 
-def hash_snapshot(snapshot: Path) -> list[dict]:
-    """``[{name, size, sha256}]`` for each file of a snapshot, following symlinks to blobs."""
-    return [
-        {
-            "name": name,
-            "size": (snapshot / name).stat().st_size,
-            "sha256": sha256_file(snapshot / name),
-        }
-        for name in snapshot_files(snapshot)
-    ]
-
-
 @contextlib.contextmanager
 def _locked(paths: CachePaths) -> Iterator[None]:
     """Serialise writers: two prefetches into one cache must not lose each other's entries."""

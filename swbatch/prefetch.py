@@ -21,7 +21,7 @@ from pathlib import Path
 from . import __version__, sources
 from .cache import CachePaths, configure_global_cache_env, human_size
 from .errors import SwbatchError, UsageError
-from .lock import hash_snapshot, lock_path, record, sha256_file, snapshot_files
+from .lock import lock_path, record, sha256_file, snapshot_files
 from .model_set import REQUIRED_FILES, ModelSet, ModelSpec, find_model_set
 
 
@@ -232,7 +232,23 @@ def _fetch_hub(
             raise PrefetchError(f"{spec.repo}@{snapshot.name}: {name} downloaded again, but {why}")
     _check_required(spec, snapshot, where)
     set_main_ref(repo_folder(kind_folder, spec.repo), snapshot.name)
-    return snapshot, hash_snapshot(snapshot), {}
+    return snapshot, _checked_files(snapshot), {}
+
+
+def _checked_files(snapshot: Path) -> list[dict]:
+    """``[{name, size, sha256}]`` of a snapshot that ``_damaged`` just passed.
+
+    Each blob has been hashed against its ETag once already; where that ETag is a sha256 (LFS and
+    Xet files: the weights, gigabytes for large models) it is the file's sha256, so only the small
+    git-blob files are hashed again.
+    """
+    files = []
+    for name in snapshot_files(snapshot):
+        blob = (snapshot / name).resolve()
+        etag = blob.name
+        digest = etag if sources.SHA256_RE.fullmatch(etag) else sha256_file(blob)
+        files.append({"name": name, "size": blob.stat().st_size, "sha256": digest})
+    return files
 
 
 def _check_required(spec: ModelSpec, snapshot: Path, where: str) -> None:
