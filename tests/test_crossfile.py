@@ -1,5 +1,9 @@
 """Cross-file batching (``--batch-size N``): chunks of many short files share batches, and every
-file still gets its own outputs, the same words as sequential decoding, and its own failure."""
+file still gets its own outputs, its own failure, and words as accurate as sequential decoding.
+
+Batched and sequential decoding compute differently (int8 GEMMs of another shape, which also
+differ between CPUs: one clip read "lazy nod" sequentially and "lazy dog" batched on an AMD EPYC),
+so the two are compared by word error rate against the spoken text, never word for word."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from conftest import run_cli
-from speech import normalise
+from speech import SENTENCES, normalise, word_error_rate
 
 
 def clips_root(tmp_path: Path, speech_files: dict[str, Path], copies: int = 2) -> Path:
@@ -23,6 +27,10 @@ def clips_root(tmp_path: Path, speech_files: dict[str, Path], copies: int = 2) -
     return raw.parent
 
 
+#: how much worse than sequential decoding cross-file batching may read the clips (corpus WER)
+WER_BOUND = 0.03
+
+
 def words(root: Path) -> dict[str, list[str]]:
     """{file: its normalised words} for every finished file."""
     return {
@@ -33,7 +41,14 @@ def words(root: Path) -> dict[str, list[str]]:
     }
 
 
-def test_cross_file_batches_give_each_file_its_sequential_words(tmp_path, speech_files, demo_env):
+def corpus_wer(found: dict[str, list[str]]) -> float:
+    """WER of every clip ``c{copy}-{sentence}.wav`` against the sentence it speaks."""
+    names = sorted(found)
+    refs = [SENTENCES[int(n.split("-")[1].split(".")[0])] for n in names]
+    return word_error_rate(refs, [" ".join(found[n]) for n in names])
+
+
+def test_cross_file_batches_read_each_file_as_well_as_sequential(tmp_path, speech_files, demo_env):
     sequential = clips_root(tmp_path / "seq", speech_files)
     batched = clips_root(tmp_path / "batched", speech_files)
     res = run_cli(["transcribe", "--root", str(sequential), "--model", "demo", "--formats", "json"],
@@ -43,9 +58,10 @@ def test_cross_file_batches_give_each_file_its_sequential_words(tmp_path, speech
                    "json,srt", "--batch-size", "8"], demo_env)  # fmt: skip
     assert res.returncode == 1, res.stderr
     assert "16 done, 0 skipped, 2 failed" in res.stdout  # the bad files fail alone
-    expected = words(sequential)
+    expected, found = words(sequential), words(batched)
     assert len(expected) == 16 and all(expected.values())
-    assert words(batched) == expected
+    assert sorted(found) == sorted(expected) and all(found.values())
+    assert corpus_wer(found) <= corpus_wer(expected) + WER_BOUND
     for doc in (batched / "whisper_json").glob("*.json"):
         data = json.loads(doc.read_text())
         assert data["options"]["batch_size"] == 8
