@@ -4,4 +4,6 @@ Importing the package is cheap on purpose: heavy libraries (ctranslate2, torch, 
 pyannote) are imported only by the stage module that needs them.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__"]

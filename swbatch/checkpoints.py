@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .errors import SwbatchError
+from .version import __version__
 
 CHECKPOINT_DIR = "checkpoints"
 

@@ -14,9 +14,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import __version__
 from .argv import check_flags, keep_text, normalise_argv
 from .errors import SwbatchError, UsageError
+from .version import __version__
 
 
 def _annotation(flag) -> object:
@@ -87,7 +87,9 @@ class Cli:
                 "--against-source goes with --verify: swbatch cache --verify --against-source"
             )
         if clear is not None:
-            results = cache_mod.clear_target(paths, clear, dry_run=dry_run)
+            from .clear import clear_target, format_cleared
+
+            results = clear_target(paths, clear, dry_run=dry_run)
             _emit(
                 [
                     {
@@ -101,13 +103,13 @@ class Cli:
                     for r in results
                 ],
                 json,
-                lambda _data: cache_mod.format_cleared(results, dry_run),
+                lambda _data: format_cleared(results, dry_run),
             )
             return
         if verify:
-            from . import lock
+            from .verify import verify_cache
 
-            report = lock.verify_cache(paths, against_source=against_source)
+            report = verify_cache(paths.root, against_source=against_source)
             _emit(report.as_dict(), json, lambda _data: report.format())
             if not report.ok:
                 raise SystemExit(report.exit_code)

@@ -215,7 +215,7 @@ def _check_lock_sizes(paths: CachePaths, snapshot: Path, name: str, kind: str) -
     """Refuse a snapshot whose files no longer match the lock's sizes (exit 4, one line)."""
     from .lock import size_mismatch
 
-    problem = size_mismatch(paths, snapshot)
+    problem = size_mismatch(paths.root, snapshot)
     if problem:
         raise VerifyError(
             f"{kind} model {name} does not match the cache lock: {problem}; "
@@ -227,7 +227,7 @@ def _locked_set(paths: CachePaths, kind: str, repo_id: str, revision: str) -> st
     """The set that prefetched this snapshot, from the lock (None when there is no lock)."""
     from .lock import read_lock
 
-    for entry in read_lock(paths).get("models", []):
+    for entry in read_lock(paths.root).get("models", []):
         if (entry.get("kind"), entry.get("repo"), entry.get("revision")) == (
             kind,
             repo_id,

@@ -18,20 +18,20 @@ job ever moves.
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import socket
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import UsageError
+from .fsutil import write_once
 from .jobs import Batch, Job
-from .shard import assign, first_choice
+from .shard import Shard, assign, first_choice, parse_shard
 from .status import STATE_DIR
+from .target import load_batch
 
 #: plan format version, bumped only if the file's meaning changes
 VERSION = 1
@@ -186,20 +186,7 @@ def _publish(path: Path, plan: Plan) -> bool:
     """Create ``path`` with the plan unless it exists: True when this plan is the one there."""
     text = json.dumps(plan.as_dict(), indent=1, ensure_ascii=False) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.{socket.gethostname()}.tmp")
-        temp.write_text(text, encoding="utf-8")
-        try:
-            os.link(temp, path)
-            return True
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                raise
-            return _create_exclusive(path, text)  # no hard links here: readers wait for it
-        finally:
-            temp.unlink(missing_ok=True)
+        return write_once(path, text)
     except OSError as exc:
         raise UsageError(
             f"cannot write the shard plan {path}: {exc.strerror or exc}; "
@@ -207,24 +194,14 @@ def _publish(path: Path, plan: Plan) -> bool:
         ) from None
 
 
-def _create_exclusive(path: Path, text: str) -> bool:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return True
-
-
-def select(batch: Batch, index: int, count: int) -> Batch:
-    """The jobs of shard ``index`` of ``count`` under the batch's plan (created if absent)."""
-    from dataclasses import replace
-
-    plan, _created = ensure_plan(batch, count)
-    return replace(batch, jobs=[job for job in batch.jobs if plan.owner(job.id) == index])
+def select(batch: Batch, shard: str | Shard) -> Batch:
+    """The part of ``batch`` that shard ``INDEX/COUNT`` runs (jobs keep their order), under the
+    batch's plan, which the first shard to get here creates."""
+    shard = parse_shard(shard) if isinstance(shard, str) else shard
+    if shard.count == 1:
+        return batch
+    plan, _created = ensure_plan(batch, shard.count)
+    return replace(batch, jobs=[job for job in batch.jobs if plan.owner(job.id) == shard.index])
 
 
 # --- swbatch plan -------------------------------------------------------------------------------
@@ -233,8 +210,6 @@ def select(batch: Batch, index: int, count: int) -> Batch:
 def plan_report(target: Path, count: object, output_dir: Path | None = None) -> dict:
     """``swbatch plan TARGET --shards N [--output DIR]``: the batch's plan, made now unless one
     exists (under ``output_dir``, the batch's ``--output``, when it has one)."""
-    from .summary import load_batch
-
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise UsageError(f"--shards must be a whole number of at least 1, not {count!r}")
     _output_dir, batch = load_batch(target, output_dir)

@@ -18,11 +18,14 @@ import shutil
 import time
 from pathlib import Path
 
-from . import __version__, sources
+from . import sources
 from .cache import CachePaths, configure_global_cache_env, human_size
 from .errors import SwbatchError, UsageError
-from .lock import lock_path, record, sha256_file, snapshot_files
+from .fsutil import write_atomic
+from .hashing import sha256_file
+from .lock import lock_path, record, snapshot_files
 from .model_set import REQUIRED_FILES, ModelSet, ModelSpec, find_model_set
+from .version import __version__
 
 
 class PrefetchError(SwbatchError):
@@ -56,16 +59,9 @@ def repo_folder(kind_folder: Path, repo_id: str) -> Path:
     return kind_folder / repo_folder_name(repo_id=repo_id, repo_type="model")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def set_main_ref(repo_dir: Path, revision: str) -> None:
     """Point ``refs/main`` at the baked revision, so faster-whisper finds it by short name."""
-    _write_atomic(repo_dir / "refs" / "main", revision)
+    write_atomic(repo_dir / "refs" / "main", revision)
 
 
 def place_local(src: Path, files: list[str], repo_dir: Path, revision: str) -> tuple[Path, list]:
@@ -295,7 +291,7 @@ def prefetch_model(
         "swbatch_version": __version__,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    record(paths, entry)
+    record(paths.root, entry)
     return entry
 
 
@@ -331,5 +327,5 @@ def format_prefetched(entries: list[dict], paths: CachePaths) -> str:
             f"{e['kind']} {e['name']}: {e['repo']}@{e['revision'][:40]} "
             f"({len(e['files'])} files, {human_size(size)}) -> {paths.root / e['path']}"
         )
-    lines.append(f"lock: {lock_path(paths)}")
+    lines.append(f"lock: {lock_path(paths.root)}")
     return "\n".join(lines)

@@ -27,6 +27,9 @@ Bound (guaranteed, tested): no shard gets more audio than ``total/COUNT + longes
 placed within capacity ends at most at capacity; a job sent to the lightest shard finds it at
 most at ``(total - its duration)/COUNT``. No split can promise much better in general (one file
 longer than all the others together is one shard's work alone).
+
+This module is arithmetic on ids, seconds and environment variables only: it knows no job, no
+file and no plan, so the plan (:mod:`swbatch.plan`) builds on it and never the reverse.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import UsageError
-from .jobs import Batch
 
 #: The shard of a task: ``INDEX/COUNT`` (INDEX from 0), e.g. ``2/8``.
 SHARD_ENV = "SWBATCH_SHARD"
@@ -215,14 +217,3 @@ def first_choice(job_id: str, count: int) -> int:
     """
     key = _hash(job_id)
     return max(range(count), key=lambda shard: _score(key, shard))
-
-
-def select(batch: Batch, shard: str | Shard) -> Batch:
-    """The part of ``batch`` that shard ``INDEX/COUNT`` runs (jobs keep their order), under the
-    batch's shard plan (:mod:`swbatch.plan`), which the first shard to get here creates."""
-    shard = parse_shard(shard) if isinstance(shard, str) else shard
-    if shard.count == 1:
-        return batch
-    from .plan import select as planned
-
-    return planned(batch, shard.index, shard.count)

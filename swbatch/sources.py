@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from .errors import UsageError
-from .lock import CHUNK, sha256_file
+from .hashing import git_blob_id, sha256_file
 
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 GIT_SHA1_RE = re.compile(r"[0-9a-f]{40}")
@@ -73,15 +73,6 @@ def folder_revision(folder: Path, patterns: tuple[str, ...]) -> str:
 
 
 # --- hub: the ETag as the blob's name --------------------------------------------------------
-
-
-def git_blob_id(path: Path) -> str:
-    """The git blob id of a file: what the hub sends as the ETag of a file kept in git."""
-    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def hub_blob_problem(link: Path) -> str | None:

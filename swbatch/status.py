@@ -19,18 +19,20 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import __version__
 from .errors import SwbatchError, UsageError
+from .version import __version__
 from .writers import OutputError, atomic_write
 
 STATE_DIR = ".swbatch"
 CLAIMS_DIR = "claims"
+_SUMMARY_NAME = re.compile(r"^summary(?:-(\d+)-of-(\d+))?\.json$")
 #: the reason recorded for a job skipped because its outputs exist
 ALREADY_DONE = "already done"
 
@@ -208,3 +210,19 @@ def read_status(output_dir: Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def read_summaries(output_dir: Path) -> dict[str, tuple[str, dict]]:
+    """Every shard's summary file: {shard: (file name, content)}; unreadable ones are skipped."""
+    found: dict[str, tuple[str, dict]] = {}
+    state = output_dir / STATE_DIR
+    for path in sorted(state.glob("summary*.json")) if state.is_dir() else []:
+        match = _SUMMARY_NAME.match(path.name)
+        if not match:
+            continue
+        shard = f"{match.group(1)}/{match.group(2)}" if match.group(1) else "all"
+        try:
+            found[shard] = (path.name, json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return found

@@ -13,17 +13,16 @@ say that another attempt or process had it): a job that failed and was then redo
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
-from .jobs import Batch, JobSettings, discover, load_manifest
-from .status import ALREADY_DONE, STATE_DIR, read_status
+from .jobs import Batch
+from .plan import make_plan, read_plan
+from .status import ALREADY_DONE, STATE_DIR, read_status, read_summaries
+from .target import load_batch
 
-_SUMMARY_NAME = re.compile(r"^summary(?:-(\d+)-of-(\d+))?\.json$")
 #: how many missing jobs / failures the text report lists (the JSON has them all)
 TEXT_LIMIT = 20
 
@@ -100,43 +99,6 @@ class BatchReport:
             "transcribed_more_than_once": self.transcribed_more_than_once,
             "records_for_unknown_jobs": self.unknown_records,
         }
-
-
-# --- inputs -------------------------------------------------------------------------------------
-
-
-def load_batch(target: Path, output_dir: Path | None = None) -> tuple[Path, Batch | None]:
-    """(output folder, job list) of what ``target`` names: a ``--root`` folder (holding
-    raw_audio/), a job manifest, or a bare output folder (job list unknown: no missing count).
-    ``output_dir`` is the ``--output`` the batch ran with, when it had one."""
-    if target.is_file():
-        batch = load_manifest(target, JobSettings(), output_dir)
-        return batch.output_dir, batch
-    if (target / "raw_audio").is_dir():
-        batch = discover(target, JobSettings(), output_dir)
-        return batch.output_dir, batch
-    if (target / STATE_DIR).is_dir():
-        return target, None
-    raise UsageError(
-        f"{target} holds no batch: pass the folder given to `transcribe --root`, the job manifest "
-        f"given to `run`, or an output folder with a {STATE_DIR}/ record"
-    )
-
-
-def read_summaries(output_dir: Path) -> dict[str, tuple[str, dict]]:
-    """Every shard's summary file: {shard: (file name, content)}; unreadable ones are skipped."""
-    found: dict[str, tuple[str, dict]] = {}
-    state = output_dir / STATE_DIR
-    for path in sorted(state.glob("summary*.json")) if state.is_dir() else []:
-        match = _SUMMARY_NAME.match(path.name)
-        if not match:
-            continue
-        shard = f"{match.group(1)}/{match.group(2)}" if match.group(1) else "all"
-        try:
-            found[shard] = (path.name, json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    return found
 
 
 # --- merge --------------------------------------------------------------------------------------
@@ -234,8 +196,6 @@ def _owners(batch: Batch | None, count: int | None) -> list[str] | None:
     split is recomputed here (without writing a plan: the report changes nothing)."""
     if batch is None or not count or count == 1:
         return None
-    from .plan import make_plan, read_plan
-
     plan = read_plan(batch.output_dir, count) or make_plan(batch, count)
     return [f"{owner}/{count}" for owner in plan.owners(batch)]
 

@@ -2,23 +2,21 @@
 inside their output folder. Subtitle layout and escaping: :mod:`swbatch.subtitles`.
 
 A reader (or a rerun after a kill) either sees a complete file under its final name or no file at
-all: every write goes to a temporary file in the same folder, is flushed to disk and renamed into
-place. Paths are checked after symlinks are resolved, so neither ``../`` in a manifest nor a
-symlinked sub-folder can send a file outside its output folder.
+all: every write goes through :func:`swbatch.fsutil.write_atomic`. Paths are checked after
+symlinks are resolved, so neither ``../`` in a manifest nor a symlinked sub-folder can send a
+file outside its output folder.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import glob
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from . import fsutil
 from .errors import JobError, UsageError
+from .fsutil import write_atomic
 from .subtitles import NO_LAYOUT, Layout, to_srt, to_vtt
 
 FORMATS = ("json", "txt", "srt", "vtt", "tsv", "rttm")
@@ -43,49 +41,21 @@ def contained_path(root: Path, relative: str) -> Path:
 def atomic_write(root: Path, relative: str, text: str) -> Path:
     """Write ``text`` to ``root/relative`` so that the final name only ever holds complete data."""
     target = contained_path(root, relative)
-    tmp_name = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         # The folder may have been swapped for a symlink since the check: check again.
         contained_path(root, relative)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: outputs get the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-        tmp_name = None
+        return write_atomic(target, text)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        if tmp_name is not None:
-            _unlink_quietly(tmp_name)
-    return target
-
-
-@functools.cache
-def _umask() -> int:
-    """The process umask (read once: setting it to read it is not thread-safe)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def remove_stale_temps(root: Path, relative: str) -> None:
     """Delete temporary files a killed run left beside ``root/relative``.
 
-    Only the caller that holds the job's lock may call this: then nobody else is writing them.
+    Only the caller that holds the job's claim may call this: then nobody else is writing them.
     """
-    target = contained_path(root, relative)
-    if target.parent.is_dir():
-        for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-            _unlink_quietly(str(tmp))
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+    fsutil.remove_stale_temps(contained_path(root, relative))
 
 
 # --- formats ----------------------------------------------------------------------------------

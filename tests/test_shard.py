@@ -19,8 +19,8 @@ from conftest import REPO, SWBATCH, run_cli
 
 from swbatch.errors import UsageError
 from swbatch.jobs import JobSettings, discover
-from swbatch.plan import ensure_plan, job_seconds, plan_path, read_plan, weights
-from swbatch.shard import assign, first_choice, parse_shard, select, shard_from_env
+from swbatch.plan import ensure_plan, job_seconds, plan_path, read_plan, select, weights
+from swbatch.shard import assign, first_choice, parse_shard, shard_from_env
 from swbatch.status import read_status
 
 SBATCH = REPO / "deploy" / "slurm" / "swbatch-array.sbatch"

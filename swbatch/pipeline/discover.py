@@ -14,6 +14,6 @@ def jobs_to_run(batch: Batch, options: RunOptions) -> Batch:
     """The whole batch, or only shard ``options.shard`` of it."""
     if not options.shard:
         return batch
-    from ..shard import select
+    from ..plan import select
 
     return select(batch, options.shard)

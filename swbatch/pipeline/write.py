@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import __version__
 from ..jobs import Job
 from ..subtitles import Layout
+from ..version import __version__
 from ..writers import atomic_write, remove_stale_temps, render
 from .infer import LoadedWhisper
 
