@@ -27,10 +27,9 @@ def _imports(path: Path, name: str, modules: set[str]) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            base = package.split(".")[: len(package.split(".")) - node.level + 1]
-            stem = ".".join(base + [node.module] if node.module else base)
-            if not node.level:
-                stem = node.module or ""
+            parts = package.split(".")
+            base = parts[: len(parts) - node.level + 1] if node.level else []
+            stem = ".".join([*base, node.module] if node.module else base)
             for alias in node.names:
                 target = f"{stem}.{alias.name}"
                 found.add(target if target in modules else stem)
