@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+from typing import Any
 
 from .errors import UsageError
 
@@ -122,3 +123,44 @@ def keep_text(commands: type, args: list[str]) -> list[str]:
 def is_flag(arg: str) -> bool:
     """Fire's idea of a flag: ``--name`` or ``-n``, not a negative number."""
     return bool(re.match("-[-a-zA-Z]", arg))
+
+
+def _annotation(flag) -> object:
+    """The flag's type: ``--help`` shows it, and :func:`swbatch.argv.keep_text` keeps text
+    values as typed."""
+    return flag.type or inspect.Parameter.empty
+
+
+def batch_command(first: str, first_help: str, summary: str) -> tuple[inspect.Signature, str]:
+    """The signature and docstring of a batch command, from the flags table."""
+    from .flags import FLAGS
+
+    kind = inspect.Parameter
+    params = [
+        kind("self", kind.POSITIONAL_OR_KEYWORD),
+        kind(first, kind.POSITIONAL_OR_KEYWORD, annotation=str),
+        *(
+            kind(f.name, kind.KEYWORD_ONLY, default=f.default, annotation=_annotation(f))
+            for f in FLAGS
+        ),
+    ]
+    args = "".join(f"  {f.name}: {f.help}.\n" for f in FLAGS)
+    return inspect.Signature(params), f"{summary}\n\nArgs:\n  {first}: {first_help}\n{args}"
+
+
+def print_help(fire: Any, commands: object, args: list[str]) -> None:
+    """Fire's help, as users expect it: on stdout, plain, and with every flag spelled as the
+    docs spell it (``--beam-size``; Fire itself shows the Python name, ``--beam_size``)."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer), contextlib.suppress(fire.core.FireExit):
+        fire.Fire(commands, command=args, name="swbatch")
+    text = "\n".join(ln for ln in buffer.getvalue().splitlines() if not ln.startswith("INFO: "))
+    print(dashed(text).strip())
+
+
+def dashed(text: str) -> str:
+    """Every ``--flag_name`` in ``text`` as ``--flag-name``."""
+    return re.sub(r"--[a-z0-9_]+", lambda m: m.group(0).replace("_", "-"), text)

@@ -33,6 +33,16 @@ class ClearedFolder:
     size: int
     unlocked: tuple[str, ...] = ()  # lock entries (repo@revision) dropped with the files
 
+    def as_dict(self) -> dict:
+        """What ``cache --clear --json`` prints for this folder."""
+        return {
+            "target": self.target,
+            "path": str(self.path),
+            "entries": list(self.entries),
+            "size": self.size,
+            "lock_entries": list(self.unlocked),
+        }
+
 
 def _guard_clear(paths: CachePaths, target: str, folder: Path) -> None:
     """Refuse folders whose contents are clearly not ours to delete."""

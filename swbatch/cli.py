@@ -7,39 +7,14 @@ needs when it runs, so ``swbatch --help`` and ``swbatch cache --show`` start fas
 
 from __future__ import annotations
 
-import inspect
 import json as jsonlib
 import os
 import sys
 import traceback
-from pathlib import Path
 
-from .argv import check_flags, keep_text, normalise_argv
+from .argv import batch_command, check_flags, keep_text, normalise_argv, print_help
 from .errors import SwbatchError, UsageError
 from .version import __version__
-
-
-def _annotation(flag) -> object:
-    """The flag's type: ``--help`` shows it, and :func:`swbatch.argv.keep_text` keeps text
-    values as typed."""
-    return flag.type or inspect.Parameter.empty
-
-
-def _batch_command(first: str, first_help: str, summary: str) -> tuple[inspect.Signature, str]:
-    """The signature and docstring of a batch command, from the flags table."""
-    from .flags import FLAGS
-
-    kind = inspect.Parameter
-    params = [
-        kind("self", kind.POSITIONAL_OR_KEYWORD),
-        kind(first, kind.POSITIONAL_OR_KEYWORD, annotation=str),
-        *(
-            kind(f.name, kind.KEYWORD_ONLY, default=f.default, annotation=_annotation(f))
-            for f in FLAGS
-        ),
-    ]
-    args = "".join(f"  {f.name}: {f.help}.\n" for f in FLAGS)
-    return inspect.Signature(params), f"{summary}\n\nArgs:\n  {first}: {first_help}\n{args}"
 
 
 class Cli:
@@ -73,7 +48,7 @@ class Cli:
             hash as huggingface_hub recorded it, or the package/folder file it was copied from).
           json: print machine-readable JSON instead of text.
         """
-        from . import cache as cache_mod
+        from . import api
 
         given = {"--show": show, "--clear": clear is not None, "--verify": verify}
         actions = [flag for flag, on in given.items() if on]
@@ -81,65 +56,39 @@ class Cli:
             raise UsageError(f"{' and '.join(actions)} are different actions; give one of them")
         if dry_run and clear is None:
             raise UsageError("--dry-run only goes with --clear TARGET")
-        paths = cache_mod.CachePaths.from_env()
         if against_source and not verify:
             raise UsageError(
                 "--against-source goes with --verify: swbatch cache --verify --against-source"
             )
         if clear is not None:
-            from .clear import clear_target, format_cleared
+            from .clear import format_cleared
 
-            results = clear_target(paths, clear, dry_run=dry_run)
-            _emit(
-                [
-                    {
-                        "target": r.target,
-                        "path": str(r.path),
-                        "entries": list(r.entries),
-                        "size": r.size,
-                        "lock_entries": list(r.unlocked),
-                        "dry_run": dry_run,
-                    }
-                    for r in results
-                ],
-                json,
-                lambda _data: format_cleared(results, dry_run),
-            )
-            return
-        if verify:
-            from .verify import verify_cache
-
-            report = verify_cache(paths.root, against_source=against_source)
+            results = api.clear_cache(clear, dry_run=dry_run)
+            data = [{**r.as_dict(), "dry_run": dry_run} for r in results]
+            _emit(data, json, lambda _data: format_cleared(results, dry_run))
+        elif verify:
+            report = api.verify_cache(against_source=against_source)
             _emit(report.as_dict(), json, lambda _data: report.format())
             if not report.ok:
                 raise SystemExit(report.exit_code)
-            return
-        if paths.root.exists() and not paths.root.is_dir():
-            raise UsageError(
-                f"cache root {paths.root} is a file, not a folder; set {cache_mod.ROOT_ENV}"
-            )
-        report = cache_mod.cache_report(paths)
-        _emit(report, json, cache_mod.format_report)
+        else:
+            from .cache import format_report
+
+            _emit(api.show_cache(), json, format_report)
 
     def run(self, manifest: str, **flags) -> None:
-        from pathlib import Path
+        from . import api
 
-        from .jobs import load_manifest
-
-        settings, options, output = _batch_flags(flags)
-        _run_and_exit(load_manifest(Path(manifest), settings, output), options)
+        _exit_with(api.run(manifest, **flags))
 
     def transcribe(self, root: str, **flags) -> None:
-        from pathlib import Path
+        from . import api
 
-        from .jobs import discover
-
-        settings, options, output = _batch_flags(flags)
-        _run_and_exit(discover(Path(root), settings, output), options)
+        _exit_with(api.transcribe(root, **flags))
 
     # Both commands take every flag of swbatch.flags.FLAGS: their signatures (which Fire parses
     # and `--help` shows) and docstrings are made from that one table.
-    run.__signature__, run.__doc__ = _batch_command(  # type: ignore[attr-defined]
+    run.__signature__, run.__doc__ = batch_command(  # type: ignore[attr-defined]
         "manifest",
         "the job manifest (YAML).",
         'Run the jobs of a YAML job manifest (see README: "Job manifests").\n\n'
@@ -147,7 +96,7 @@ class Cli:
         "Paths in the manifest resolve against its folder; outputs land under its output_dir\n"
         "(or --output).",
     )
-    transcribe.__signature__, transcribe.__doc__ = _batch_command(  # type: ignore[attr-defined]
+    transcribe.__signature__, transcribe.__doc__ = batch_command(  # type: ignore[attr-defined]
         "root",
         "the folder holding raw_audio/.",
         "Transcribe every audio file under ROOT/raw_audio (recursive).\n\n"
@@ -165,11 +114,11 @@ class Cli:
           token_file: a file holding the hub token for gated models (else $HF_TOKEN).
           json: print the lock entries written as JSON.
         """
-        from . import prefetch as prefetch_mod
+        from . import api
+        from .fetch import format_prefetched
 
-        entries = prefetch_mod.prefetch(list(manifests), token_file=token_file)
-        paths = prefetch_mod.CachePaths.from_env()
-        _emit(entries, json, lambda _data: prefetch_mod.format_prefetched(entries, paths))
+        entries = api.prefetch(*manifests, token_file=token_file)
+        _emit(entries, json, format_prefetched)
 
     def models(self, json: bool = False) -> None:
         """List the model sets, what each holds (licence, gated) and what the cache has.
@@ -177,9 +126,10 @@ class Cli:
         Args:
           json: print machine-readable JSON instead of text.
         """
-        from . import models_report
+        from . import api
+        from .models_report import format_models_report
 
-        _emit(models_report.models_report(), json, models_report.format_models_report)
+        _emit(api.list_models(), json, format_models_report)
 
     def summary(self, target: str, output: str | None = None, json: bool = False) -> None:
         """One report for a batch run as shards (or not): merges every shard's record.
@@ -193,12 +143,11 @@ class Cli:
           output: the --output folder the batch ran with, if any.
           json: print machine-readable JSON instead of text.
         """
-        from pathlib import Path
+        from . import api
+        from .summary import format_report
 
-        from . import summary as summary_mod
-
-        report = summary_mod.merge(Path(target), _output_dir(output))
-        _emit(report.as_dict(), json, summary_mod.format_report)
+        report = api.batch_summary(target, output=output)
+        _emit(report.as_dict(), json, format_report)
         if report.exit_code:
             raise SystemExit(report.exit_code)
 
@@ -214,79 +163,14 @@ class Cli:
           output: the --output folder the shards will share, if any.
           json: print machine-readable JSON instead of text.
         """
-        from pathlib import Path
+        from . import api
+        from .plan import format_plan
 
-        from . import plan as plan_mod
-
-        report = plan_mod.plan_report(Path(target), shards, _output_dir(output))
-        _emit(report, json, plan_mod.format_plan)
+        _emit(api.shard_plan(target, shards, output=output), json, format_plan)
 
 
-def _output_dir(flag: str | None) -> Path | None:
-    """The ``--output`` folder as an absolute path (None: the default place)."""
-    if flag is None:
-        return None
-    if not flag:  # `--output=`; a bare `--output` is refused by check_flags
-        raise UsageError("--output needs a folder: --output DIR")
-    return Path(flag).expanduser().absolute()
-
-
-def _batch_flags(given: dict):
-    """Check the flags shared by `transcribe` and `run` (one line for the first bad one, before
-    any audio is touched); split them into per-job settings and batch-wide options."""
-    from .flags import BATCH_FLAGS, BY_NAME, FLAGS, JOB_FLAGS, cross_check
-    from .jobs import JobSettings
-    from .pipeline import RunOptions
-    from .shard import resolve_shard
-
-    unknown = sorted(set(given) - set(BY_NAME))
-    if unknown:
-        raise UsageError(f"unknown flag(s): {', '.join('--' + u for u in unknown)}")
-    values = {}
-    for flag in FLAGS:
-        try:
-            values[flag.name] = flag.check(given.get(flag.name, flag.default))
-        except ValueError as exc:
-            raise UsageError(f"{flag.option}: {exc}") from None
-    for problem in cross_check(values):
-        raise UsageError(problem)
-    settings = JobSettings(**{f.name: values[f.name] for f in JOB_FLAGS})
-    batch = {f.name: values[f.name] for f in BATCH_FLAGS}
-    skip_existing = batch.pop("skip_existing")
-    batch["overwrite"] = batch["overwrite"] or not skip_existing
-    batch["shard"] = resolve_shard(batch["shard"])
-    output = _output_dir(batch.pop("output"))
-    return settings, RunOptions(**batch), output
-
-
-def _run_and_exit(batch, options) -> None:
-    """Run a batch, print its one-line summary and exit 0 (all done) or 1 (some failed)."""
-    from .pipeline import dry_run, run_batch
-    from .rerun import ACTIONS
-    from .status import STATE_DIR
-
-    for note in batch.notes:
-        print(f"swbatch: note: {note}", file=sys.stderr)
-    if options.dry_run:
-        plans = dry_run(batch, options)
-        for job, plan in plans:
-            print(f"{plan.action:6} {job.id}: {plan.reason}")
-        counts = {a: sum(p.action == a for _j, p in plans) for a in ACTIONS}
-        print("swbatch: dry run: " + ", ".join(f"{n} to {a}" for a, n in counts.items()))
-        return
-
-    if not batch.jobs:
-        print("swbatch: no audio files to transcribe", file=sys.stderr)
-    summary = run_batch(batch, options)
-    if not options.quiet:
-        data = summary.as_dict()
-        print(
-            f"swbatch: {f'shard {options.shard}: ' if options.shard else ''}"
-            f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
-            f"{summary.audio_seconds / 60:.1f} min of audio in {data['wall_seconds']:.1f} s "
-            f"({data['speed_x_realtime']:.1f}x real time); status: "
-            f"{batch.output_dir / STATE_DIR / 'status.jsonl'}"
-        )
+def _exit_with(summary) -> None:
+    """Exit 0 when every job is done (or skipped), 1 when any failed."""
     if summary.exit_code:
         raise SystemExit(summary.exit_code)
 
@@ -297,18 +181,6 @@ def _emit(data, as_json: bool, formatter) -> None:
         print(jsonlib.dumps(data, indent=2, default=str))
     else:
         print(formatter(data))
-
-
-def _print_help(fire, args: list[str]) -> None:
-    """Fire writes help to stderr with an INFO preamble; users expect it on stdout, plain."""
-    import contextlib
-    import io
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stderr(buffer), contextlib.suppress(fire.core.FireExit):
-        fire.Fire(Cli(), command=args, name="swbatch")
-    text = buffer.getvalue()
-    print("\n".join(ln for ln in text.splitlines() if not ln.startswith("INFO: ")).strip())
 
 
 def _exit_now_if_threads_run(code: int) -> None:
@@ -333,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PAGER"] = "cat"
     try:
         if any(a in ("--help", "-h") for a in args):
-            _print_help(fire, args)
+            print_help(fire, Cli(), args)
         else:
             check_flags(Cli, args)
             fire.Fire(Cli(), command=keep_text(Cli, args), name="swbatch")

@@ -34,5 +34,9 @@ class VerifyError(SwbatchError):
     exit_code = EXIT_VERIFY_FAILED
 
 
+class PrefetchError(SwbatchError):
+    """A download failed (unknown repo, gated, network): exit 2 with one line."""
+
+
 class JobError(Exception):
     """One job failed; the message is its one-line status reason; the batch goes on."""

@@ -30,30 +30,7 @@ from .model_set import (
     prefetch_hint,
     short_rev,
 )
-
-#: faster-whisper's short names (a copy of faster_whisper.utils._MODELS: importing faster_whisper
-#: pulls in ctranslate2, which `swbatch --help` must not pay for; a test keeps the two equal)
-WHISPER_REPOS = {
-    "tiny.en": "Systran/faster-whisper-tiny.en",
-    "tiny": "Systran/faster-whisper-tiny",
-    "base.en": "Systran/faster-whisper-base.en",
-    "base": "Systran/faster-whisper-base",
-    "small.en": "Systran/faster-whisper-small.en",
-    "small": "Systran/faster-whisper-small",
-    "medium.en": "Systran/faster-whisper-medium.en",
-    "medium": "Systran/faster-whisper-medium",
-    "large-v1": "Systran/faster-whisper-large-v1",
-    "large-v2": "Systran/faster-whisper-large-v2",
-    "large-v3": "Systran/faster-whisper-large-v3",
-    "large": "Systran/faster-whisper-large-v3",
-    "distil-large-v2": "Systran/faster-distil-whisper-large-v2",
-    "distil-medium.en": "Systran/faster-distil-whisper-medium.en",
-    "distil-small.en": "Systran/faster-distil-whisper-small.en",
-    "distil-large-v3": "Systran/faster-distil-whisper-large-v3",
-    "distil-large-v3.5": "distil-whisper/distil-large-v3.5-ct2",
-    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
-    "turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
-}
+from .whisper_names import WHISPER_REPOS, short_name
 
 
 @dataclass(frozen=True)
@@ -238,14 +215,6 @@ def _locked_set(paths: CachePaths, kind: str, repo_id: str, revision: str) -> st
     return None
 
 
-def _short_name(kind: str, repo_id: str) -> str:
-    if kind == "whisper":
-        names = [n for n, r in WHISPER_REPOS.items() if r == repo_id]
-        if names:
-            return min(names, key=lambda n: (n in ("large", "turbo"), len(n)))
-    return repo_id
-
-
 def cached_models(kind: str = "whisper", paths: CachePaths | None = None) -> list[ResolvedModel]:
     """Every usable snapshot the cache holds for ``kind``, named by short name where one exists.
 
@@ -274,7 +243,7 @@ def cached_models(kind: str = "whisper", paths: CachePaths | None = None) -> lis
             if all((snap / f).exists() for f in REQUIRED_FILES[kind]):
                 found.append(
                     ResolvedModel(
-                        _short_name(kind, repo.repo_id),
+                        short_name(kind, repo.repo_id),
                         kind,
                         repo.repo_id,
                         rev.commit_hash,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import UsageError
-from .jobs import Batch, JobSettings, discover, load_manifest
+from .jobs import Batch, JobSettings, discover
+from .manifest import load_manifest
 from .status import STATE_DIR
 
 
