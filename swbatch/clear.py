@@ -7,7 +7,7 @@ so neither of those has to import the other.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .cache import (
@@ -34,14 +34,10 @@ class ClearedFolder:
     unlocked: tuple[str, ...] = ()  # lock entries (repo@revision) dropped with the files
 
     def as_dict(self) -> dict:
-        """What ``cache --clear --json`` prints for this folder."""
-        return {
-            "target": self.target,
-            "path": str(self.path),
-            "entries": list(self.entries),
-            "size": self.size,
-            "lock_entries": list(self.unlocked),
-        }
+        """What ``cache --clear --json`` prints for this folder (``unlocked`` as lock_entries)."""
+        data = {**asdict(self), "path": str(self.path)}
+        data["lock_entries"] = data.pop("unlocked")
+        return data
 
 
 def _guard_clear(paths: CachePaths, target: str, folder: Path) -> None:
