@@ -8,6 +8,7 @@ import re
 
 from conftest import REPO, run_cli
 
+from swbatch import cli_reference
 from swbatch.argv import dashed
 from swbatch.cli import Cli
 
@@ -67,3 +68,12 @@ def test_cache_show_never_cuts_a_name(demo_env, demo_cache):
     assert res.returncode == 0, res.stderr
     assert not entry["revision"].isalnum(), "the demo's revision is a name (pkg-...), not a hash"
     assert f"{entry['repo']}@{entry['revision']} " in res.stdout
+
+
+def test_the_cli_reference_is_generated_from_the_code():
+    """docs/cli.md is what ``python -m swbatch.cli_reference docs/cli.md`` writes now."""
+    committed = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert committed == cli_reference.render(), (
+        "docs/cli.md is stale: python -m swbatch.cli_reference docs/cli.md"
+    )
+    assert all(f"## `{name}`" in committed for name in COMMANDS), "every command is in it"
