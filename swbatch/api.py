@@ -40,7 +40,8 @@ def transcribe(
     """
     from .jobs import discover
 
-    return _run(lambda s, out: discover(Path(root), s, out), "transcribe", output, model, flags)
+    return _run(lambda s, out: discover(Path(root), s, out), ("transcribe", "--root", root),
+                output, model, flags)  # fmt: skip
 
 
 def run(
@@ -56,7 +57,8 @@ def run(
     """
     from .manifest import load_manifest
 
-    return _run(lambda s, out: load_manifest(Path(manifest), s, out), "run", output, model, flags)
+    return _run(lambda s, out: load_manifest(Path(manifest), s, out), ("run", manifest), output,
+                model, flags)  # fmt: skip
 
 
 def batch_options(
@@ -116,17 +118,20 @@ def output_dir(flag: str | Path | None) -> Path | None:
 
 def _run(
     load: Callable[[JobSettings, Path | None], Batch],
-    command: str,
+    call: tuple,
     output: str | Path | None,
     model: str | None,
     flags: dict[str, Any],
 ) -> Summary:
-    """Check the flags, load the batch, run it (or, with ``dry_run``, say what a run would do)."""
+    """Check the flags, load the batch, run it (or, with ``dry_run``, say what a run would do).
+    ``call`` is the command and its target as the shell takes them (``("run", manifest)``)."""
     from .pipeline import dry_run, run_batch
+    from .report import REPORT_NAME
     from .rerun import ACTIONS
     from .status import STATE_DIR, Summary
 
-    settings, options, out = batch_options({**flags, "output": output, "model": model}, command)
+    given = {**flags, "output": output, "model": model}
+    settings, options, out = batch_options(given, call[0])
     batch = load(settings, out)
     for note in batch.notes:
         print(f"swbatch: note: {note}", file=sys.stderr)
@@ -139,17 +144,36 @@ def _run(
         return Summary(total=len(plans), shard=options.shard)
     if not batch.jobs:
         print("swbatch: no audio files to transcribe", file=sys.stderr)
-    summary = run_batch(batch, options)
+    summary = run_batch(batch, options, command=command_line(call, given))
     if not options.quiet:
         data = summary.as_dict()
+        report = batch.output_dir / REPORT_NAME
         print(
             f"swbatch: {f'shard {options.shard}: ' if options.shard else ''}"
             f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
             f"{summary.audio_seconds / 60:.1f} min of audio in {data['wall_seconds']:.1f} s "
             f"({data['speed_x_realtime']:.1f}x real time); status: "
             f"{batch.output_dir / STATE_DIR / 'status.jsonl'}"
+            + (f"; report: {report}" if options.report and report.is_file() else "")
         )
     return summary
+
+
+def command_line(call: tuple, flags: dict[str, Any]) -> str:
+    """The shell command that does what this call does (the run's summary records it, and the
+    report offers it as the way to rerun what failed)."""
+    import shlex
+
+    words = ["swbatch", *map(os.fspath, call)]
+    for name, value in flags.items():
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(option if value else f"--no-{option[2:]}")
+        elif isinstance(value, (list, tuple)):
+            words += [option, ",".join(map(str, value))]
+        elif value is not None:
+            words += [option, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
+    return shlex.join(words)
 
 
 # --- models and the cache ---------------------------------------------------------------------
@@ -205,6 +229,28 @@ def batch_summary(target: str | Path, *, output: str | Path | None = None) -> Ba
     from .summary import merge
 
     return merge(Path(target), output_dir(output))
+
+
+def batch_report(
+    target: str | Path,
+    *,
+    output: str | Path | None = None,
+    batch_output: str | Path | None = None,
+    embed_mb: float = 16.0,
+) -> Path:
+    """Write the batch's page (as ``swbatch report TARGET``) and return where it went: to
+    ``output`` (default OUTPUT/.swbatch/report.html), embedding up to ``embed_mb`` MB of
+    transcripts; ``batch_output`` is the ``--output`` folder the batch ran with, if any."""
+    from .report import write_report
+    from .target import load_batch
+
+    if isinstance(embed_mb, bool) or not isinstance(embed_mb, (int, float)) or embed_mb < 0:
+        raise UsageError(f"--embed-mb must be a number of megabytes >= 0, not {embed_mb!r}")
+    page = Path(output).expanduser().absolute() if output else None
+    if page is not None and page.is_dir():
+        raise UsageError(f"--output {output} is a folder; give the HTML file to write")
+    folder, batch = load_batch(Path(target), output_dir(batch_output))
+    return write_report(folder, batch, page, int(embed_mb * 1024 * 1024))
 
 
 def shard_plan(target: str | Path, shards: int, *, output: str | Path | None = None) -> dict:

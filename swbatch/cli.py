@@ -151,6 +151,32 @@ class Cli:
         if report.exit_code:
             raise SystemExit(report.exit_code)
 
+    def report(
+        self,
+        target: str,
+        output: str | None = None,
+        batch_output: str | None = None,
+        embed_mb: float = 16.0,
+    ) -> None:
+        """Write the batch as one self-contained HTML page that opens offline in a browser.
+
+        Totals, failures by reason with the command that reruns them, files flagged for review,
+        throughput per shard, a sortable table of every file, and each transcript beside its
+        audio. Runs write it on their own (OUTPUT/.swbatch/report.html) unless --no-report.
+
+        Args:
+          target: the folder given to `transcribe --root`, the job manifest given to `run`, or
+            the output folder of a batch.
+          output: the HTML file to write (default: OUTPUT/.swbatch/report.html).
+          batch_output: the --output folder the batch ran with, if any.
+          embed_mb: transcripts embedded in the page, in MB of JSON (flagged files first); the
+            others are read from their JSON when opened (over http://, or picked by hand).
+        """
+        from . import api
+
+        page = api.batch_report(target, output=output, batch_output=batch_output, embed_mb=embed_mb)
+        print(f"swbatch: report: {page}")
+
     def plan(self, target: str, shards: int, output: str | None = None, json: bool = False) -> None:
         """Make the shard plan of a batch before its shards start, or show the one it has.
 

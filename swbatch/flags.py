@@ -241,6 +241,8 @@ FLAGS: tuple[Flag, ...] = (
          boolean, per_job=False),
     Flag("quiet", False, "no progress output (failures are still reported)", boolean,
          per_job=False),
+    Flag("report", True, "write OUTPUT/.swbatch/report.html, the batch as one offline page, at "
+         "the end (--report / --no-report)", boolean, per_job=False),
     Flag("output", None, "folder for outputs, status record, summary and job claims (shards "
          "share one); nothing is written beside the input, which may then be read-only",
          _nullable(folder), per_job=False),

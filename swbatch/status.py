@@ -72,6 +72,9 @@ class Summary:
     failures: list[dict] = field(default_factory=list)
     interrupted: bool = False
     shard: str | None = None
+    #: the shell command that started the run and its folder, for the report's rerun hint
+    command: str | None = None
+    cwd: str | None = None
 
     def add(self, record: JobRecord) -> None:
         if record.state == "done":

@@ -104,7 +104,7 @@ class BatchReport:
 # --- merge --------------------------------------------------------------------------------------
 
 
-def _final_records(records: list[dict]) -> tuple[dict[str, dict], list[str]]:
+def final_records(records: list[dict]) -> tuple[dict[str, dict], list[str]]:
     """Last decisive record per job id, and the ids with more than one ``done`` record.
 
     A ``skipped`` record with reason "already done" also decides "done": a process killed after a
@@ -135,12 +135,16 @@ def _shard_count(records: list[dict], summaries: dict[str, tuple[str, dict]]) ->
 
 def merge(target: Path, output_dir: Path | None = None) -> BatchReport:
     """The merged report of the batch that ``target`` names (see :func:`load_batch`)."""
-    output_dir, batch = load_batch(target, output_dir)
+    return merge_batch(*load_batch(target, output_dir))
+
+
+def merge_batch(output_dir: Path, batch: Batch | None) -> BatchReport:
+    """The merged report of the batch in ``output_dir`` (job list ``batch``, when known)."""
     records = read_status(output_dir)
     summaries = read_summaries(output_dir)
     if not records and not summaries:
         raise UsageError(f"no batch has run in {output_dir} yet (no {STATE_DIR}/status.jsonl)")
-    final, twice = _final_records(records)
+    final, twice = final_records(records)
     count = _shard_count(records, summaries)
     report = BatchReport(str(output_dir), len(batch.jobs) if batch else None, shard_count=count)
     report.transcribed_more_than_once = twice

@@ -11,6 +11,7 @@ with its reason and the batch goes on, and a rerun skips finished jobs.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -251,9 +252,25 @@ def _raise_unexpected(futures) -> None:
             raise fut.exception()
 
 
-def run_batch(batch: Batch, options: RunOptions, paths: CachePaths | None = None) -> Summary:
-    """Python API: run a batch (only shard ``options.shard`` of it, if set); returns its summary."""
-    return Runner(jobs_to_run(batch, options), options, paths).run()
+def run_batch(
+    batch: Batch, options: RunOptions, paths: CachePaths | None = None, command: str | None = None
+) -> Summary:
+    """Python API: run a batch (only shard ``options.shard`` of it, if set); returns its summary.
+
+    ``command``, the shell command that started the run, goes into the summary (the report shows
+    it as the way to rerun what failed). With ``options.report`` the batch's page
+    (:mod:`swbatch.report`) is written at the end, on Ctrl-C too, from every shard's record.
+    """
+    runner = Runner(jobs_to_run(batch, options), options, paths)
+    if command:
+        runner.summary.command, runner.summary.cwd = command, os.getcwd()
+    try:
+        return runner.run()
+    finally:
+        if options.report:
+            from ..report import write_after_run
+
+            write_after_run(batch)
 
 
 def dry_run(
