@@ -105,7 +105,7 @@ def format_prefetched(entries: list[dict]) -> str:
     for e in entries:
         size = sum(f["size"] for f in e["files"])
         lines.append(
-            f"{e['kind']} {e['name']}: {e['repo']}@{e['revision'][:40]} "
+            f"{e['kind']} {e['name']}: {e['repo']}@{e['revision']} "
             f"({len(e['files'])} files, {human_size(size)}) -> {paths.root / e['path']}"
         )
     lines.append(f"lock: {lock_path(paths.root)}")

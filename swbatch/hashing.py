@@ -7,10 +7,13 @@ without importing each other.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 #: bytes read at a time: model.bin may be several GB
 CHUNK = 4 << 20
+#: a git commit hash, as the hub names a snapshot
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 
 
 def sha256_file(path: Path) -> str:
@@ -29,7 +32,7 @@ def git_blob_id(path: Path) -> str:
 
 def short_revision(revision: str) -> str:
     """A commit hash shortened like git's; a revision name (pkg-..., dir-...) kept whole."""
-    return revision[:12] if len(revision) == 40 and revision.isalnum() else revision
+    return revision[:12] if COMMIT_RE.fullmatch(revision) else revision
 
 
 def _feed(digest: hashlib._Hash, path: Path) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .hashing import COMMIT_RE
 
 KINDS = ("whisper", "emotion", "diarization")
 SOURCE_TYPES = ("hub", "package", "folder")
-COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 REF_RE = re.compile(r"[\w.\-/]+")
 REPO_RE = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")
 #: files a snapshot of each kind must hold to be usable (a half-written snapshot is not a model)
@@ -223,8 +223,3 @@ def prefetch_hint(set_name: str | None) -> str:
 def all_sets() -> list[ModelSet]:
     """Every manifest shipped with swbatch, parsed."""
     return [load_model_set(p) for p in available_sets().values()]
-
-
-def short_rev(revision: str) -> str:
-    """Commit hashes shortened like git's; revision names (pkg-..., dir-...) kept whole."""
-    return revision[:12] if COMMIT_RE.fullmatch(revision) else revision

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .cache import CachePaths
 from .errors import ModelMissingError, UsageError, VerifyError
+from .hashing import short_revision
 from .model_set import (
     COMMIT_RE,
     KINDS,
@@ -28,7 +29,6 @@ from .model_set import (
     ModelSpec,
     all_sets,
     prefetch_hint,
-    short_rev,
 )
 from .whisper_names import WHISPER_REPOS, short_name
 
@@ -139,10 +139,10 @@ def _pin_missing(name: str, kind: str, want: _Wanted, folder: Path) -> str:
 
     snapshots = folder / repo_folder_name(repo_id=want.repo_id, repo_type="model") / "snapshots"
     held = sorted(p.name for p in snapshots.glob("*")) if snapshots.is_dir() else []
-    holds = f" (it holds {', '.join(short_rev(r) for r in held)})" if held else ""
+    holds = f" (it holds {', '.join(short_revision(r) for r in held)})" if held else ""
     return (
         f"{kind} model {name} ({want.repo_id}) at the revision the set pins, "
-        f"{short_rev(want.revision or '')}, is not in the cache folder {folder}{holds}; "
+        f"{short_revision(want.revision or '')}, is not in the cache folder {folder}{holds}; "
         + prefetch_hint(want.model_set)
     )
 
@@ -269,7 +269,9 @@ def default_whisper_model(paths: CachePaths | None = None) -> ResolvedModel:
             f"--model, or {prefetch_hint('demo')}"
         )
     if len(models) > 1:
-        listed = ", ".join(f"{m.name} ({m.repo_id}@{(m.revision or '')[:12]})" for m in models)
+        listed = ", ".join(
+            f"{m.name} ({m.repo_id}@{short_revision(m.revision or '')})" for m in models
+        )
         raise UsageError(
             f"the cache holds {len(models)} whisper models, choose one with --model: {listed}"
         )

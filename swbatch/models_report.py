@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .cache import CachePaths
 from .errors import UsageError
-from .model_set import REQUIRED_FILES, ModelSpec, all_sets, model_sets_dir, short_rev
+from .hashing import short_revision
+from .model_set import REQUIRED_FILES, ModelSpec, all_sets, model_sets_dir
 from .models import lookup_snapshot
 
 
@@ -67,7 +68,7 @@ def format_models_report(report: dict) -> str:
                 flags.append("gated")
             if not m["pinned"]:
                 flags.append("unpinned")
-            where = f"cached @{short_rev(m['cached_revision'])}" if m["present"] else "missing"
+            where = f"cached @{short_revision(m['cached_revision'])}" if m["present"] else "missing"
             lines.append(
                 f"      {m['kind']:<12}{m['name']:<16}{m['repo']}  ({', '.join(flags)})  {where}"
             )
