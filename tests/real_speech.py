@@ -6,8 +6,9 @@ text, Whisper's English normaliser (the `whisper-normalizer` package, so WER is 
 Whisper paper scores it), a corpus WER over normalised text, and a helper that joins utterances
 into one long recording with the reference spans a diarization test turns into RTTM.
 
-Benchmarks import it by putting tests/ on sys.path. See tests/data/real/SOURCES.md for where each
-file came from and its licence.
+It also lists the real multi-speaker meeting clips with their reference RTTMs (tests/data/real/
+diarization). Benchmarks import it by putting tests/ on sys.path. See tests/data/real/SOURCES.md for
+where each file came from, its licence and how it was converted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "real"
 REFERENCES = DATA_DIR / "references.tsv"
+MEETINGS = DATA_DIR / "diarization"
 SAMPLE_RATE = 16000
 
 
@@ -31,7 +33,7 @@ class Utterance:
     id: str
     path: Path
     speaker: str
-    subset: str  # test-clean, test-other, dev-clean, ljspeech, jfk, ...
+    subset: str  # test-other, test-clean, dev-clean or jfk
     duration_s: float
     text: str
 
@@ -61,6 +63,47 @@ class JoinedRecording:
             f"SPEAKER {uri} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
             for s in self.spans
         )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One stretch of one speaker's speech in a reference RTTM (seconds)."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A real multi-speaker recording with its reference RTTM (who speaks when, no words)."""
+
+    id: str
+    path: Path
+    rttm: Path
+
+    def turns(self) -> list[Turn]:
+        """The reference turns, in file order."""
+        out = []
+        for line in self.rttm.read_text(encoding="utf-8").splitlines():
+            f = line.split()
+            if f and f[0] == "SPEAKER":
+                out.append(Turn(float(f[3]), float(f[3]) + float(f[4]), f[7]))
+        return out
+
+    def speakers(self) -> list[str]:
+        """The reference speakers, sorted."""
+        return sorted({t.speaker for t in self.turns()})
+
+
+def meetings() -> list[Meeting]:
+    """The meeting clips of tests/data/real/diarization, sorted by id."""
+    return [
+        Meeting(p.stem, audio, p)
+        for p in sorted(MEETINGS.glob("*.rttm"))
+        for audio in sorted(MEETINGS.glob(f"{p.stem}.*"))
+        if audio.suffix != ".rttm"
+    ]
 
 
 @functools.cache

@@ -30,7 +30,8 @@ def test_every_listed_file_decodes_to_its_listed_duration():
 
 def test_every_file_has_a_recorded_source_and_the_set_stays_small():
     sources = (rs.DATA_DIR / "SOURCES.md").read_text(encoding="utf-8")
-    missing = [u.id for u in rs.utterances() if f"`{u.path.name}`" not in sources]
+    files = [u.path for u in rs.utterances()] + [f for m in rs.meetings() for f in (m.path, m.rttm)]
+    missing = [str(f) for f in files if f"`{f.relative_to(rs.DATA_DIR)}`" not in sources]
     assert not missing, f"SOURCES.md does not name {missing}"
     size = sum(p.stat().st_size for p in rs.DATA_DIR.rglob("*") if p.is_file())
     assert size <= MAX_BYTES, f"tests/data/real weighs {size} bytes"
@@ -41,6 +42,8 @@ def test_filters_and_lookup():
     assert short and all(1.5 <= u.duration_s <= 8.0 for u in short)
     clean = rs.utterances(subset="test-clean")
     assert clean and {u.subset for u in clean} == {"test-clean"}
+    both = rs.utterances(subset=["test-clean", "test-other"])
+    assert len(both) == len(clean) + len(rs.utterances(subset="test-other"))
     first = rs.utterances()[0]
     assert rs.reference(first.id) == first.text
     with pytest.raises(KeyError):
@@ -79,14 +82,37 @@ def test_join_writes_one_recording_with_spans(tmp_path):
     assert len(lines) == len(utts) and lines[0].startswith("SPEAKER meeting 1 0.000 ")
 
 
-#: tiny.en's WER on LibriSpeech is about 0.06 (test-clean) and 0.15 (test-other) in the Whisper
-#: paper; 0.25 leaves room for a small sample and int8 on any CPU, and still fails a broken path.
+def test_meeting_clips_decode_and_their_references_fit():
+    from faster_whisper import decode_audio
+
+    found = rs.meetings()
+    assert found, "no meeting clips"
+    for m in found:
+        seconds = len(decode_audio(str(m.path), sampling_rate=rs.SAMPLE_RATE)) / rs.SAMPLE_RATE
+        turns = m.turns()
+        assert turns and all(0 <= t.start < t.end <= seconds + 0.1 for t in turns), m.id
+        first = m.rttm.read_text(encoding="utf-8").split()
+        assert first[1] == m.id, "the RTTM names its own file"
+    assert max(len(m.speakers()) for m in found) >= 4
+
+
+def first_short_utterance_per_speaker(count: int) -> list[rs.Utterance]:
+    """One utterance of 1.5 to 8 s from each of ``count`` speakers: a spread, not a pick."""
+    seen: dict[str, rs.Utterance] = {}
+    for u in rs.utterances(max_duration=8.0, min_duration=1.5):
+        seen.setdefault(u.speaker, u)
+    return list(seen.values())[:count]
+
+
+#: tiny.en's WER in the Whisper paper is 0.056 on LibriSpeech test-clean and 0.146 on test-other;
+#: on these 12 utterances (10 of them test-other, through the CLI, int8) it measured 0.10 here.
+#: 0.25 leaves room for another CPU's int8 kernels and still fails a broken decode path.
 WER_BOUND = 0.25
 
 
 def test_tiny_en_reads_real_speech_through_the_cli(tmp_path, demo_env):
-    utts = rs.utterances(subset=["test-clean", "test-other", "dev-clean", "jfk"])[:6]
-    utts += rs.utterances(subset="ljspeech", max_duration=8.0)[:4]
+    utts = first_short_utterance_per_speaker(12)
+    assert len(utts) == 12
     root = tmp_path / "root"
     (root / "raw_audio").mkdir(parents=True)
     for u in utts:
