@@ -148,3 +148,22 @@ def test_importing_swbatch_loads_no_heavy_library(clean_env):
                          text=True, timeout=120)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_prefetch_and_clear_from_python(cache_root, clean_env, monkeypatch):
+    res = run_cli(["prefetch"], clean_env)
+    use_cache(monkeypatch, clean_env)
+    with pytest.raises(swbatch.UsageError) as caught:
+        swbatch.prefetch()
+    assert res.stderr.strip() == f"swbatch: error: {caught.value}"
+
+    (entry,) = swbatch.prefetch("demo")
+    assert entry["sets"] == ["demo"] and entry["kind"] == "whisper"
+    assert (cache_root / entry["path"] / "model.bin").is_file()
+    assert swbatch.verify_cache().ok
+    (cleared,) = swbatch.clear_cache("whisper", dry_run=True)
+    assert cleared.unlocked == (f"{entry['repo']}@{entry['revision']}",)
+    assert (cache_root / entry["path"] / "model.bin").is_file(), "a dry run deletes nothing"
+    (cleared,) = swbatch.clear_cache("whisper")
+    assert not (cache_root / entry["path"]).exists()
+    assert swbatch.verify_cache().ok, "the lock lost the cleared model's entry with it"
