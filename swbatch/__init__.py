@@ -18,6 +18,7 @@ pyannote) are imported only by the stage module that needs them, when a function
 """
 
 from .api import (
+    batch_report,
     batch_summary,
     clear_cache,
     list_models,
@@ -53,6 +54,7 @@ __all__ = [
     "UsageError",
     "VerifyError",
     "__version__",
+    "batch_report",
     "batch_summary",
     "clear_cache",
     "configure_global_cache_env",

@@ -130,7 +130,7 @@ def _run(
     from .rerun import ACTIONS
     from .status import STATE_DIR, Summary
 
-    given = {**flags, "output": output, "model": model}
+    given = {"model": model, "output": output, **flags}
     settings, options, out = batch_options(given, call[0])
     batch = load(settings, out)
     for note in batch.notes:

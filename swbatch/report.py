@@ -97,9 +97,10 @@ def collect(output_dir: Path, batch: Batch | None, page_dir: Path) -> dict:
         doc = _read_json(json_path) if state == "done" else None
         rows.append(_row(job_id, audio, state, rec, doc, json_path, page_dir))
         docs.append(doc)
+    shown = os.path.abspath(output_dir)  # a manifest's "../out" as the folder it is
     return {
-        "title": f"swbatch report: {output_dir}",
-        "output_dir": str(output_dir),
+        "title": f"swbatch report: {shown}",
+        "output_dir": shown,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "swbatch_version": __version__,
         "complete": merged.complete,

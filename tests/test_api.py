@@ -136,6 +136,11 @@ def test_run_a_manifest_and_the_cache_api(tmp_path, speech_files, demo_env, monk
     report = swbatch.verify_cache()
     assert report.ok, report.format()
     assert swbatch.batch_summary(manifest).complete
+    # the run wrote its page and recorded the command that does the same, which the page shows
+    page = tmp_path / "out" / ".swbatch" / "report.html"
+    assert page.is_file() and swbatch.batch_report(manifest, embed_mb=0).resolve() == page
+    recorded = json.loads((tmp_path / "out" / ".swbatch" / "summary.json").read_text())["command"]
+    assert recorded == f"swbatch run {manifest} --model demo --formats json --quiet"
 
 
 def test_importing_swbatch_loads_no_heavy_library(clean_env):
