@@ -363,9 +363,9 @@
     }
     let head = null;
     if (turns.length) {
-      const w = 1000, lane = 22, left = 110, dur = Math.max(doc.duration || 0, ...turns.map((t) => t.end)) || 1;
+      const w = 680, lane = 24, left = 96, dur = Math.max(doc.duration || 0, ...turns.map((t) => t.end)) || 1;
       const root = svg("svg", { class: "timeline", viewBox: `0 0 ${w} ${names.length * lane + 4}`, width: "100%", role: "img" });
-      names.forEach((n, k) => root.append(svg("text", { x: left - 6, y: k * lane + 15, "text-anchor": "end" }, n)));
+      names.forEach((n, k) => root.append(svg("text", { x: left - 6, y: k * lane + 16, "text-anchor": "end" }, n)));
       for (const t of turns) {
         const rect = svg("rect", { class: "turn", x: left + (t.start / dur) * (w - left), y: names.indexOf(String(t.speaker)) * lane + 3,
           width: Math.max(1, ((t.end - t.start) / dur) * (w - left)), height: lane - 6, rx: 3, fill: color(t.speaker) });
