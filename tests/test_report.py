@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,9 @@ import pytest
 from browser import chromium, errors, open_report, wait_for
 from conftest import REPO, run_cli
 from report_synthetic import synthetic_batch
+from speech import have_espeak
+from test_interrupt import long_file  # noqa: F401 (a fixture: five minutes of speech)
+from test_interrupt import start as start_interrupt
 
 pytestmark = pytest.mark.browser
 
@@ -339,3 +343,28 @@ def test_a_diarized_run_shows_who_spoke_when(tmp_path, demo_cache, pipeline_fold
     assert len(turns) == len(doc["turns"])
     assert who == [s["speaker"] for s in doc["segments"]]
     assert doc["turns"][-1]["start"] <= at < doc["turns"][-1]["start"] + 0.5
+
+
+@pytest.mark.skipif(not have_espeak(), reason="espeak-ng makes the speech")
+def test_an_interrupted_run_writes_its_page_too(tmp_path, long_file, demo_env):  # noqa: F811
+    """Ctrl-C: the run records the file in flight as interrupted, writes its summary and its
+    page, and exits 130; the page counts it interrupted and offers the command that finishes."""
+    root, proc = start_interrupt(tmp_path, long_file, demo_env, 2.0)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)  # a hang guard
+    assert proc.returncode == 130, err
+    summary = json.loads((root / ".swbatch" / "summary.json").read_text())
+    stopped = {r["id"] for r in map(json.loads, (root / ".swbatch" / "status.jsonl").read_text()
+               .splitlines()) if r["state"] == "interrupted"}  # fmt: skip
+    assert "a-long.wav" in stopped
+    with chromium() as driver:
+        open_report(driver, root / ".swbatch" / "report.html")
+        shown = tiles(driver)
+        listed = driver.execute_script(
+            "return [...document.querySelectorAll('#failures .group')].map(g => g.textContent)"
+        )
+    assert shown["interrupted"] == str(len(stopped)) and shown["done"] == str(summary["done"])
+    assert any(
+        text.startswith("interrupted or not run") and "a-long.wav" in text for text in listed
+    )
+    assert any(summary["command"] in text for text in listed)
