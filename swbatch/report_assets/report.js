@@ -129,7 +129,7 @@
   function chartTime() {
     const box = document.getElementById("chart-time");
     if (!D.events.length) { box.append(el("p", { class: "facts", text: "No file finished in the last run." })); return; }
-    const w = 640, h = 220, pad = { l: 48, r: 12, t: 10, b: 24 };
+    const w = 640, h = 220, pad = { l: 56, r: 26, t: 10, b: 24 };
     const shards = [...new Set(D.events.map((e) => e[1]))];
     const xmax = Math.max(1, ...D.events.map((e) => e[0]));
     const lines = shards.map((s) => {
@@ -138,7 +138,7 @@
     });
     const ymax = Math.max(1e-6, ...lines.map((l) => l[l.length - 1][1]));
     const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, width: "100%", role: "img" });
-    axes(root, w, h, pad, xmax, ymax, span, (v) => v.toFixed(ymax < 0.1 ? 3 : 2));
+    axes(root, w, h, pad, xmax, ymax, span, (v) => span(v * 3600));
     const X = (x) => pad.l + (x / xmax) * (w - pad.l - pad.r), Y = (y) => h - pad.b - (y / ymax) * (h - pad.t - pad.b);
     lines.forEach((l, k) => root.append(svg("polyline", { fill: "none", stroke: PALETTE[k % PALETTE.length],
       "stroke-width": 2, points: l.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ") })));
