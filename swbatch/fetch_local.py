@@ -7,15 +7,21 @@ A blob already in the cache is reused only when its content hashes to the source
 from __future__ import annotations
 
 import os
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from . import sources
 from .errors import PrefetchError, UsageError
+from .fsutil import copy_atomic
 from .hashing import sha256_file
 from .hub_layout import check_required, repo_folder, set_main_ref
 from .lock import snapshot_files
 from .model_set import ModelSet, ModelSpec
+
+
+def _hashes_to(digest: str) -> Callable[[Path], bool]:
+    """Whether a file's content has the sha256 ``digest``."""
+    return lambda path: sha256_file(path) == digest
 
 
 def place_local(src: Path, files: list[str], repo_dir: Path, revision: str) -> tuple[Path, list]:
@@ -32,13 +38,10 @@ def place_local(src: Path, files: list[str], repo_dir: Path, revision: str) -> t
     for name in files:
         digest = sha256_file(src / name)
         blob = blobs / digest
-        if not (blob.is_file() and not blob.is_symlink() and sha256_file(blob) == digest):
-            tmp = blobs / (digest + ".incomplete")
-            shutil.copyfile(src / name, tmp)
-            if sha256_file(tmp) != digest:
-                tmp.unlink()
-                raise PrefetchError(f"{src / name} changed while it was being copied; rerun")
-            os.replace(tmp, blob)
+        whole = _hashes_to(digest)
+        reusable = blob.is_file() and not blob.is_symlink() and whole(blob)
+        if not reusable and not copy_atomic(src / name, blob, whole):
+            raise PrefetchError(f"{src / name} changed while it was being copied; rerun")
         link = snapshot / name
         link.parent.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() or link.exists():

@@ -2,8 +2,9 @@
 
 A reader (or a rerun after a kill) either sees a whole file under its final name or no file at
 all: data goes to a temporary file in the same folder, is flushed to disk, and is then renamed
-(:func:`write_atomic`) or hard-linked (:func:`write_once`) into place. These functions raise
-``OSError``; each caller maps it to the error its own user needs (a failed job, a usage error).
+(:func:`write_atomic`, :func:`copy_atomic`) or hard-linked (:func:`write_once`) into place.
+These functions raise ``OSError``; each caller maps it to the error its own user needs (a failed
+job, a usage error).
 This module imports nothing of swbatch's: every writer can use it.
 """
 
@@ -14,20 +15,40 @@ import errno
 import functools
 import glob
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:
     """Replace ``path`` with ``data`` (text is UTF-8) so the name only ever holds whole data."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path, data)
+    tmp = _write_temp(path, lambda out: out.write(_bytes(data)))
     try:
         os.replace(tmp, path)
     except OSError:
         unlink_quietly(tmp)
         raise
     return path
+
+
+def copy_atomic(src: Path, path: Path, accept: Callable[[Path], bool]) -> bool:
+    """Copy ``src`` to ``path`` in chunks (a model file may be gigabytes); the copy takes the name
+    only when ``accept(copy)`` says it is right. Returns whether it did."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as source:
+        tmp = _write_temp(path, lambda out: shutil.copyfileobj(source, out))
+    try:
+        if not accept(Path(tmp)):
+            return False
+        os.replace(tmp, path)
+        tmp = ""
+        return True
+    finally:
+        if tmp:
+            unlink_quietly(tmp)
 
 
 def write_once(path: Path, data: str | bytes) -> bool:
@@ -38,7 +59,7 @@ def write_once(path: Path, data: str | bytes) -> bool:
     the file is created exclusively and written in place (a reader may briefly see it partial).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path, data)
+    tmp = _write_temp(path, lambda out: out.write(_bytes(data)))
     try:
         os.link(tmp, path)
         return True
@@ -68,13 +89,13 @@ def unlink_quietly(path: str | Path) -> None:
         os.unlink(path)
 
 
-def _write_temp(path: Path, data: str | bytes) -> str:
-    """A flushed temporary copy of ``data`` beside ``path``, with the usual file mode."""
+def _write_temp(path: Path, fill: Callable[[BinaryIO], object]) -> str:
+    """A temporary file beside ``path`` that ``fill`` wrote, flushed, with the usual file mode."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: files get the usual mode
         with os.fdopen(fd, "wb") as fh:
-            fh.write(_bytes(data))
+            fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError:
