@@ -346,7 +346,7 @@
       .then((doc) => { slot.replaceChildren(); transcript(doc, audio, slot); }, fail);
   }
   function seek(audio, t) {
-    if (!audio) return;
+    if (!audio || !isFinite(t)) return;
     audio.currentTime = t;
     const p = audio.play();
     if (p && p.catch) p.catch(() => {});
