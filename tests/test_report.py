@@ -368,3 +368,27 @@ def test_an_interrupted_run_writes_its_page_too(tmp_path, long_file, demo_env): 
         text.startswith("interrupted or not run") and "a-long.wav" in text for text in listed
     )
     assert any(summary["command"] in text for text in listed)
+
+
+def test_the_page_of_a_sharded_batch_merges_its_shards(tmp_path, speech_files, demo_env):
+    """Two shards of one batch, run one after the other: the page the second writes counts the
+    whole batch as `swbatch summary` does, with a bar and a throughput line per shard."""
+    raw = tmp_path / "root" / "raw_audio"
+    raw.mkdir(parents=True)
+    for i, wav in enumerate(list(speech_files.values())[:4]):
+        shutil.copy(wav, raw / f"clip-{i}.wav")
+    for shard in ("0/2", "1/2"):
+        res = run_cli(["transcribe", "--root", str(raw.parent), "--model", "demo", "--shard", shard,
+                       "--formats", "json"], demo_env)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+    merged = json.loads(run_cli(["summary", str(raw.parent), "--json"], demo_env).stdout)
+    with chromium() as driver:
+        open_report(driver, raw.parent / ".swbatch" / "report.html")
+        shown = tiles(driver)
+        bars = driver.execute_script(
+            "return [...document.querySelectorAll('#chart-shards svg > text')]"
+            ".map(t => t.textContent)"
+        )
+        lines = len(driver.find_elements("css selector", "#chart-time polyline"))
+    assert shown["done"] == str(merged["done"]) == "4" and shown["jobs"] == "4"
+    assert bars[0::2] == ["0/2", "1/2"] and lines == 2
