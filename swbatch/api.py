@@ -36,7 +36,9 @@ def transcribe(
     ``diarize=True``; see docs/cli.md); each is checked as the CLI checks it. Returns the run's
     :class:`~swbatch.status.Summary` (``summary.failed`` jobs are recorded, not raised). Raises
     ``UsageError`` (bad flags or folders), ``ModelMissingError`` (a model not in the cache),
-    ``StateError`` (the status record cannot be written).
+    ``StateError`` (the status record cannot be written). As on the command line, progress and
+    the closing line go to the terminal (``quiet=True``: none), and ``dry_run=True`` prints what
+    a run would do and returns a summary with nothing done.
     """
     from .jobs import discover
 
