@@ -172,3 +172,14 @@ def test_prefetch_and_clear_from_python(cache_root, clean_env, monkeypatch):
     (cleared,) = swbatch.clear_cache("whisper")
     assert not (cache_root / entry["path"]).exists()
     assert swbatch.verify_cache().ok, "the lock lost the cleared model's entry with it"
+
+
+def test_dry_run_from_python_writes_nothing(tmp_path, speech_files, demo_env, monkeypatch, capsys):
+    root = tmp_path / "root"
+    (root / "raw_audio").mkdir(parents=True)
+    shutil.copy(next(iter(speech_files.values())), root / "raw_audio" / "a.wav")
+    use_cache(monkeypatch, demo_env)
+    summary = swbatch.transcribe(root, model="demo", dry_run=True)
+    assert (summary.total, summary.done, summary.skipped) == (1, 0, 0)
+    assert capsys.readouterr().out.splitlines()[-1].startswith("swbatch: dry run: 1 to run, 0 ")
+    assert sorted(p.name for p in root.iterdir()) == ["raw_audio"], "nothing is written"
