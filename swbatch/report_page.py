@@ -58,18 +58,19 @@ def script_json(data) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _embed(rows: list[dict], docs: list[dict | None], limit: int) -> dict[str, dict]:
-    """{row index: compact transcript} up to ``limit`` bytes, flagged files first."""
+def _embed(rows: list[dict], docs: list[dict | None], limit: int) -> dict[str, str]:
+    """{row index: compact transcript as script-safe JSON} up to ``limit`` bytes, flagged files
+    first (each is serialised once, here: the page splices these texts in)."""
     order = sorted(range(len(rows)), key=lambda i: not rows[i]["flags"])
     out, used = {}, 0
     for i in order:
         if docs[i] is None:
             continue
-        item = compact_transcript(docs[i])
-        size = len(json.dumps(item, ensure_ascii=False))
+        text = script_json(compact_transcript(docs[i]))
+        size = len(text.encode("utf-8"))
         if used + size > limit:
             continue
-        out[str(i)] = item
+        out[str(i)] = text
         used += size
     return out
 
@@ -81,17 +82,22 @@ def render_page(data: dict, limit: int = EMBED_LIMIT) -> str:
     style = (asset / "report.css").read_text(encoding="utf-8")
     script = (asset / "report.js").read_text(encoding="utf-8")
     docs = data.pop("docs")
-    data["transcripts"] = _embed(data["rows"], docs, limit)
+    embedded = _embed(data["rows"], docs, limit)
     data["embed_limit"] = limit
     data["low_probability"] = LOW_PROBABILITY
-    data["not_embedded"] = sum(d is not None for d in docs) - len(data["transcripts"])
+    data["not_embedded"] = sum(d is not None for d in docs) - len(embedded)
+    data["transcripts"] = {}  # the last key: its value is spliced in as the texts made above
+    text = script_json(data)
+    head = text.removesuffix('"transcripts":{}}')
+    assert head != text, "transcripts must be the data's last key"
+    pieces = ",".join(f'"{i}":{piece}' for i, piece in embedded.items())
     values = {
         "TITLE": html.escape(data["title"].encode("utf-8", "replace").decode()),
         "SCRIPT_HASH": _sha256(script),
         "STYLE_HASH": _sha256(style),
         "STYLE": style,
         "SCRIPT": script,
-        "DATA": script_json(data),
+        "DATA": f'{head}"transcripts":{{{pieces}}}}}',
     }
     # one pass over the template: text put in is never searched for placeholders again
     return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: values[m.group(1)], template)
