@@ -133,6 +133,9 @@ FLAGS: tuple[Flag, ...] = (
          text, per_job=False),
     Flag("batch_size", None, "30-s chunks decoded at once, chunks of many files sharing a batch "
          "(default: 8 on CUDA, 1 on CPU)", _nullable(whole(1)), per_job=False),
+    Flag("pack", True, "short files (up to 12 s, language known) share 30-s windows, decoded "
+         "once and split back by word times (--no-pack: each file alone)", boolean,
+         per_job=False),
     Flag("workers", None, "files transcribed at once (default: one per core on CPU, 2 on CUDA)",
          _nullable(whole(1)), per_job=False),
     Flag("skip_existing", True, "skip jobs done with the same settings (the default)", boolean,

@@ -32,15 +32,23 @@ def asr_options(job: Job, options: RunOptions) -> AsrOptions:
     table's ``asr`` column), and the batch's batch size."""
     from ..flags import asr_kwargs
 
-    return AsrOptions(asr_kwargs(job.settings), options.batch_size, options.cross_file)
+    return AsrOptions(asr_kwargs(job.settings), options.batch_size, options.cross_file,
+                      options.pack)  # fmt: skip
+
+
+#: with packing, files in flight per window being decoded: a window holds up to 10 clips of
+#: 1.5 s, and the next window fills while one is decoded
+PACKED_FILES = 16
 
 
 def files_in_flight(options: RunOptions, workers: int) -> int:
-    """Files worked on at once: one per worker; with cross-file batching enough to fill every
-    worker's next batch while the current one runs (short files are one chunk each)."""
-    if options.batch_size > 1 and options.cross_file:
-        return workers * (options.batch_size + 1)
-    return workers
+    """Files worked on at once: two per worker, so that the model never waits while one file's
+    outputs are written and the next is decoded; with cross-file batching enough to fill every
+    worker's next batch while the current one runs (short files are one chunk each); with
+    packing, enough to fill each of those windows with short clips. Each file in flight holds at
+    most one decoded window (5 min of audio: 19 MB) until it is done."""
+    windows = options.batch_size + 1 if options.batch_size > 1 and options.cross_file else 2
+    return workers * windows * (PACKED_FILES if options.pack else 1)
 
 
 def default_batch_size(device: str, batch_size: int | None) -> int:

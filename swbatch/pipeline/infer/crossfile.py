@@ -60,13 +60,21 @@ def decode(
 
         pieces, meta = collect_chunks(samples, speech, max_duration=MAX_SECONDS)
         chunks = [(p, m["offset"]) for p, m in zip(pieces, meta, strict=True) if len(p)]
-    parts = _wait(batcher(loaded, options.batch_size).submit(kwargs, chunks)) if chunks else []
+    parts = decode_chunks(loaded, options.batch_size, kwargs, chunks) if chunks else []
     segments = [seg for part in parts for seg in part]
     if speech:
         from faster_whisper.transcribe import restore_speech_timestamps
 
         segments = list(restore_speech_timestamps(segments, speech, SAMPLE_RATE))
     return segments, SimpleNamespace(language=kwargs["language"], language_probability=probability)
+
+
+def decode_chunks(
+    loaded: LoadedWhisper, batch_size: int, kwargs: dict, chunks: list[tuple[np.ndarray, float]]
+) -> list[list]:
+    """Each chunk's segments, the chunks decoded in shared batches (packing's hook, too: a packed
+    window is one chunk)."""
+    return _wait(batcher(loaded, batch_size).submit(kwargs, chunks))
 
 
 def _wait(future: Future) -> list:

@@ -16,6 +16,9 @@ class AsrOptions:
     batch_size: int = 1
     #: with batching, chunks of different files share batches (else each file is batched alone)
     cross_file: bool = True
+    #: a short file shares a 30-s window with others (see :mod:`.packing`); only for a file of
+    #: one window (a longer file's windows carry language and prompt from one to the next)
+    pack: bool = False
 
     @property
     def language(self) -> str | None:

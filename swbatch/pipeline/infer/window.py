@@ -32,7 +32,12 @@ def backend(options: AsrOptions):
         name = "sequential"
     else:
         name = "crossfile" if options.cross_file else "batched"
-    return importlib.import_module(f"{__package__}.{name}").decode
+    decode = importlib.import_module(f"{__package__}.{name}").decode
+    if options.pack:  # short files share windows; the rest, and what packing gives back, alone
+        from .packing import packed
+
+        return packed(decode)
+    return decode
 
 
 class OutOfMemory(JobError):
@@ -105,10 +110,12 @@ def _transcribe_once(
         # included) since the last chunk it had to decode at a high temperature.
         reset = (seg.temperature or 0.0) > PROMPT_RESET_ON_TEMPERATURE
         prompt = [] if reset else [*prompt, *seg.tokens][-PROMPT_TOKENS:]
+    changed = {"packed_clips": info.packed_clips} if getattr(info, "packed_clips", 0) else {}
     return {
         "language": info.language,
         "language_probability": round(float(info.language_probability), 4),
-        "options": {},  # what the run changed on its own (an OOM retry's batch size)
+        # what the run chose on its own: an OOM retry's batch size, the clips sharing its window
+        "options": changed,
         "segments": out,
         "prompt_tokens": prompt,
         "transcribe_seconds": round(time.perf_counter() - started, 3),

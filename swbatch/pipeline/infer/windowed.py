@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ...errors import JobError
@@ -50,6 +51,8 @@ def transcribe_windows(
     started = time.perf_counter()
     entries = list(done)
     for window in windows:
+        if options.pack and not (window.index == 0 and window.last):
+            options = replace(options, pack=False)  # a streamed file is never packed
         if window.index < len(done):
             _check_same_cut(done[window.index], window, checkpoint)
             continue
@@ -70,8 +73,7 @@ def transcribe_windows(
             "segments": [_shifted(seg, window.start, window.end) for seg in asr["segments"]],
             "prompt_tokens": asr["prompt_tokens"],
         }
-        if "oom_retry_batch_size" in asr["options"]:
-            entry["oom_retry_batch_size"] = asr["options"]["oom_retry_batch_size"]
+        entry.update(asr["options"])  # oom_retry_batch_size, packed_clips
         if checkpoint:
             checkpoint.append(entry)
         entries.append(entry)
@@ -82,6 +84,8 @@ def transcribe_windows(
     retried = [e["oom_retry_batch_size"] for e in entries if "oom_retry_batch_size" in e]
     if retried:
         opts["oom_retry_batch_size"] = min(retried)
+    if "packed_clips" in entries[0]:  # a file of one window, packed with others
+        opts["packed_clips"] = entries[0]["packed_clips"]
     return {
         "language": entries[0]["language"],
         "language_probability": entries[0]["language_probability"],

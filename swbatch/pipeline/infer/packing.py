@@ -1,0 +1,247 @@
+"""Packing: short files share one 30-s window (``--pack``, the default).
+
+Whisper's encoder always reads 30 s, so a 2.5-s clip decoded alone pays for 27.5 s of padding.
+Here the worker threads of several short files hand their clips to one :class:`Packer`, which lays
+them end to end with :data:`GAP_SECONDS` of silence between them, decodes the window once (with the
+chosen backend: faster-whisper's own loop, or a slot in a cross-file batch) and gives each file
+back what falls in its own stretch, with times counted from the start of that file. Boundaries lie
+at the middle of each gap. What is split: Whisper's segments, cut by its timestamp tokens, or with
+word timestamps (asked for, or batched decoding, which has no timestamp tokens) its words.
+
+A clip whose split is not clean is decoded alone, never dropped: a word that crosses a boundary,
+a word lying in a gap rather than on its clip's audio, a window that failed to decode, or a clip
+that found no partner. Only clips decoded with the same arguments share a window, and only when
+their language is known beforehand (given, or an English-only model): detecting it per clip would
+cost the encoder pass that packing saves, so files of unknown language on a multilingual model are
+decoded alone. With ``--vad`` a file is decoded alone too (the gaps are the silence VAD drops).
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, TimeoutError
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...audio import SAMPLE_RATE
+from ..cancel import STOP, check
+from .chunks import MAX_SECONDS
+from .model import LoadedWhisper
+
+if TYPE_CHECKING:
+    from .options import AsrOptions
+
+#: silence between two clips of a window: long enough that the model ends a sentence there
+GAP_SECONDS = 1.5
+#: longer files are decoded alone (two of them would seldom share a window)
+MAX_CLIP_SECONDS = 12.0
+#: how long a part-filled window waits for another clip before it is decoded as it is
+LINGER_SECONDS = 0.3
+#: how far a word may stray from its clip's audio (word times are good to about this)
+TOLERANCE_SECONDS = 0.3
+_GAP = int(GAP_SECONDS * SAMPLE_RATE)
+_CAPACITY = int(MAX_SECONDS * SAMPLE_RATE)
+
+Decode = Callable[[LoadedWhisper, np.ndarray, "AsrOptions", dict], tuple[Any, Any]]
+
+
+def packed(alone: Decode) -> Decode:
+    """A backend's ``decode`` that packs a packable file with others, and decodes the rest (and
+    any clip packing gave back) with ``alone``."""
+
+    def decode(
+        loaded: LoadedWhisper, samples: np.ndarray, options: AsrOptions, kwargs: dict
+    ) -> tuple[Any, Any]:
+        if packable(loaded, samples, kwargs):
+            result = packer(loaded, options.batch_size).transcribe(samples, kwargs)
+            if result is not None:
+                segments, clips = result
+                language = kwargs.get("language") or "en"
+                info = SimpleNamespace(language=language, language_probability=1.0,
+                                       packed_clips=clips)  # fmt: skip
+                return segments, info
+        return alone(loaded, samples, options, kwargs)
+
+    return decode
+
+
+def packable(loaded: LoadedWhisper, samples: np.ndarray, kwargs: dict) -> bool:
+    """Short, its language known before decoding, and no VAD (see the module docstring)."""
+    known = kwargs.get("language") is not None or not loaded.model.model.is_multilingual
+    return known and not kwargs.get("vad_filter") and len(samples) <= MAX_CLIP_SECONDS * SAMPLE_RATE
+
+
+_PACKERS: dict[tuple[int, int], Packer] = {}
+_PACKERS_LOCK = threading.Lock()
+
+
+def packer(loaded: LoadedWhisper, batch_size: int) -> Packer:
+    """The process's packer for a loaded model and batch size."""
+    with _PACKERS_LOCK:
+        key = (id(loaded), batch_size)
+        if key not in _PACKERS:
+            _PACKERS[key] = Packer(loaded, batch_size)
+        return _PACKERS[key]
+
+
+@dataclasses.dataclass(eq=False)
+class _Clip:
+    samples: np.ndarray
+    future: Future = dataclasses.field(default_factory=Future)
+
+
+class Packer:
+    """Clips of many files in, packed windows through the model, each clip's segments back.
+
+    No thread of its own: the worker thread whose clip overflows a window decodes that window for
+    all the clips in it. A part-filled window is decoded only when the model has room for it
+    (fewer windows being decoded than it runs at once) and no clip has come for
+    :data:`LINGER_SECONDS`: while the model is busy, waiting costs nothing and fills the window.
+    """
+
+    def __init__(self, loaded: LoadedWhisper, batch_size: int) -> None:
+        self.loaded, self.batch_size = loaded, batch_size
+        self._pending: dict[str, list[_Clip]] = {}
+        self._arrived: dict[str, float] = {}
+        self._lock = threading.Lock()
+        #: windows decoded, clips in them, and clips given back to be decoded alone
+        self.windows_run = self.clips_packed = self.clips_alone = 0
+        self._decoding = 0  # windows being decoded now
+        self._room = loaded.workers * max(1, batch_size)
+
+    def transcribe(self, samples: np.ndarray, kwargs: dict) -> tuple[list, int] | None:
+        """The clip's segments (in its own time) and how many clips shared its window, or None:
+        decode it alone."""
+        key = json.dumps(kwargs, sort_keys=True, default=str)
+        clip = _Clip(samples)
+        with self._lock:
+            queue = self._pending.setdefault(key, [])
+            queue.append(clip)
+            self._arrived[key] = time.monotonic()
+            fits = _fitting(queue)
+            window = [queue.pop(0) for _ in range(fits)] if fits < len(queue) else None
+        while True:
+            if window:
+                self._run(kwargs, window)
+            try:
+                return clip.future.result(timeout=LINGER_SECONDS)
+            except TimeoutError:
+                pass
+            with self._lock:
+                waiting = clip in queue
+                if STOP.is_set() and waiting:
+                    queue.remove(clip)
+                stale = time.monotonic() - self._arrived[key] >= LINGER_SECONDS
+                stale = stale and self._decoding < self._room
+                take = _fitting(queue) if waiting and stale else 0
+                window = [queue.pop(0) for _ in range(take)]
+            check()
+
+    def _run(self, kwargs: dict, clips: list[_Clip]) -> None:
+        """Decode one window and settle every clip's future (None for a clip to decode alone)."""
+        if len(clips) == 1:
+            with self._lock:
+                self.clips_alone += 1
+            clips[0].future.set_result(None)
+            return
+        audio, spans, start = np.zeros(_CAPACITY, np.float32), [], 0
+        for clip in clips:
+            audio[start : start + len(clip.samples)] = clip.samples
+            spans.append((start / SAMPLE_RATE, (start + len(clip.samples)) / SAMPLE_RATE))
+            start += len(clip.samples) + _GAP
+        with self._lock:
+            self._decoding += 1
+        try:
+            segments = self._decode(audio[: start - _GAP], dict(kwargs))
+            parts = split(segments, spans, keep_words=kwargs.get("word_timestamps", False))
+        except Exception:  # e.g. a batch that failed: every clip is decoded alone instead
+            parts = [None] * len(clips)
+        finally:
+            with self._lock:
+                self._decoding -= 1
+        with self._lock:
+            self.windows_run += 1
+            self.clips_packed += sum(p is not None for p in parts)
+            self.clips_alone += sum(p is None for p in parts)
+        for clip, part in zip(clips, parts, strict=True):
+            clip.future.set_result(None if part is None else (part, len(clips)))
+
+    def _decode(self, audio: np.ndarray, kwargs: dict) -> list:
+        if self.batch_size > 1:  # a slot of a cross-file batch
+            from .crossfile import decode_chunks
+
+            # batched decoding has no timestamp tokens (one segment per window): split by words
+            kwargs.update(word_timestamps=True)
+            kwargs.pop("vad_filter", None)
+            return decode_chunks(self.loaded, self.batch_size, kwargs, [(audio, 0.0)])[0]
+        segments, _info = self.loaded.model.transcribe(audio, **kwargs)
+        return list(segments)
+
+
+def _fitting(queue: list[_Clip]) -> int:
+    """How many clips from the head of ``queue`` fit in one window, gaps included."""
+    used = -_GAP
+    for n, clip in enumerate(queue):
+        used += _GAP + len(clip.samples)
+        if used > _CAPACITY:
+            return n
+    return len(queue)
+
+
+def split(segments: list, spans: list[tuple[float, float]], keep_words: bool) -> list[list | None]:
+    """Each clip's segments, in its own time, from a window's segments; None for a clip whose
+    split is not clean (a word or segment across a boundary, or in a gap rather than on its
+    clip) and for a clip that got no words (silence is then confirmed alone, speech never lost).
+
+    Segments with word times are split word by word; without (sequential decoding and no
+    ``--word-timestamps``) each segment, cut by Whisper's timestamp tokens, must fit one clip.
+    """
+    bounds = [(end + nxt) / 2 for (_, end), (nxt, _) in itertools.pairwise(spans)]
+    parts: list[list | None] = [[] for _ in spans]
+    for seg in segments:
+        units = [seg] if seg.words is None else seg.words
+        if seg.text.strip() and not units:  # text with no word times: cannot be placed
+            parts[bisect.bisect(bounds, (seg.start + seg.end) / 2)] = None
+        groups: dict[int, list] = {}
+        for unit in units:
+            i = bisect.bisect(bounds, (unit.start + unit.end) / 2)
+            low, high = spans[i]
+            if i > 0 and unit.start < bounds[i - 1]:  # across the boundary before its clip
+                parts[i - 1] = parts[i] = None
+            if i < len(bounds) and unit.end > bounds[i]:  # across the one after
+                parts[i + 1] = parts[i] = None
+            if unit.end < low - TOLERANCE_SECONDS or unit.start > high + TOLERANCE_SECONDS:
+                parts[i] = None  # in a gap: not on its clip's audio
+            groups.setdefault(i, []).append(unit)
+        for i, group in groups.items():
+            if parts[i] is not None:
+                parts[i].append(_piece(seg, group, spans[i][0], spans[i][1], keep_words))
+    return [part or None for part in parts]
+
+
+def _piece(seg: Any, units: list, low: float, high: float, keep_words: bool) -> Any:
+    """The part of ``seg`` made of ``units`` (its words, or itself), in the time of the clip
+    that spans ``low`` to ``high`` in the window."""
+
+    def local(t: float) -> float:
+        return min(max(t - low, 0.0), high - low)
+
+    if units == [seg]:
+        return dataclasses.replace(seg, start=local(seg.start), end=local(seg.end), tokens=[])
+    words = [dataclasses.replace(w, start=local(w.start), end=local(w.end)) for w in units]
+    return dataclasses.replace(
+        seg,
+        start=words[0].start,
+        end=words[-1].end,
+        text="".join(w.word for w in units),
+        tokens=[],
+        words=words if keep_words else None,
+    )

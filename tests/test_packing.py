@@ -1,0 +1,147 @@
+"""Packing (the default): short files share 30-s windows, and every file still gets only the
+words of its own audio, its own times, its own failure, and a rerun that skips it once done.
+
+Packed and alone decoding compute differently, so they are compared by WER against the spoken
+text, never word for word.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import run_cli
+from speech import normalise, speak, word_error_rate
+
+#: one sentence per clip, with few content words in common, so a stray word shows whose it is
+DISTINCT = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call me tomorrow morning at the office.",
+    "Seven purple kites flew over the frozen lake.",
+    "My grandfather fixed the kitchen clock.",
+    "Bright yellow flowers grew beside the river.",
+    "Fresh oranges are sold near the harbour gate.",
+    "A tired musician played guitar until midnight.",
+    "Children built a castle of sand and shells.",
+    "Heavy rain flooded every basement in town.",
+    "Our doctor recommends walking after every meal.",
+    "The library closes early on public holidays.",
+    "Silver spoons were polished for the wedding dinner.",
+]
+
+
+def make_root(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """raw_audio with one clip per sentence, one file too long to pack, and two bad files;
+    returns the root and {file name: spoken text}."""
+    raw = tmp_path / "root" / "raw_audio"
+    truth = {f"c{i:02d}.wav": text for i, text in enumerate(DISTINCT)}
+    for name, text in truth.items():
+        speak(raw / name, text)
+    long_text = " ".join(DISTINCT[:4])  # about 14 s: longer than a packed clip may be
+    speak(raw / "long.wav", long_text)
+    truth["long.wav"] = long_text
+    (raw / "empty.wav").write_bytes(b"")
+    (raw / "notes.wav").write_text("this is a text file, not audio\n" * 20)
+    return raw.parent, truth
+
+
+def docs(root: Path) -> dict[str, dict]:
+    return {p.name[: -len(".json")]: json.loads(p.read_text())
+            for p in (root / "whisper_json").glob("*.json")}  # fmt: skip
+
+
+def text_of(doc: dict) -> str:
+    return " ".join(s["text"] for s in doc["segments"])
+
+
+def check_own_words(found: dict[str, dict], truth: dict[str, str]) -> None:
+    """Word by word: no file holds a word that is not in its own sentence but is in another's;
+    each file's WER against its own sentence is under 0.5 (a misheard word or two; a neighbour's
+    sentence or half its own missing would be well over)."""
+    for name, doc in found.items():
+        own = set(normalise(truth[name]).split())
+        others = {w for n, t in truth.items() if n != name for w in normalise(t).split()} - own
+        others = {w for w in others if len(w) > 3}  # content words: "at" may be a misheard "the"
+        heard = normalise(text_of(doc)).split()
+        assert not [w for w in heard if w in others], (name, text_of(doc))
+        assert word_error_rate([truth[name]], [text_of(doc)]) < 0.5, (name, text_of(doc))
+
+
+def test_packed_files_get_only_their_own_words(tmp_path, demo_env):
+    root, truth = make_root(tmp_path)
+    res = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--formats", "json,srt"],
+                  demo_env)  # fmt: skip
+    assert res.returncode == 1, res.stderr  # the two bad files
+    assert "13 done, 0 skipped, 2 failed" in res.stdout, res.stdout
+    found = docs(root)
+    assert set(found) == set(truth)
+    packed = {n for n, d in found.items() if d["options"].get("packed_clips", 0) >= 2}
+    assert len(packed) >= 8, "most clips shared a window"
+    assert "long.wav" not in packed  # longer than MAX_CLIP_SECONDS: decoded alone
+    check_own_words(found, truth)
+    names = sorted(truth)
+    packed_wer = word_error_rate([truth[n] for n in names], [text_of(found[n]) for n in names])
+    assert packed_wer <= 0.2
+    for doc in found.values():  # times are the file's own, and the language its own result
+        assert doc["language"] == "en"
+        assert 0 <= doc["segments"][0]["start"] <= doc["segments"][-1]["end"] <= doc["duration"]
+        assert "words" not in doc["segments"][0]  # not asked for: not written
+    assert len(list((root / "transcripts").glob("*.srt"))) == 13
+
+    again = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--formats",
+                     "json,srt"], demo_env)  # fmt: skip
+    assert "0 done, 13 skipped, 2 failed" in again.stdout, again.stdout
+    assert docs(root) == found  # a rerun touches no finished file
+
+    # changed settings redo every file (packed again), now with word times inside each file
+    words = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--formats", "json",
+                     "--word-timestamps"], demo_env)  # fmt: skip
+    assert "13 done, 0 skipped, 2 failed" in words.stdout, words.stdout
+    for name, doc in docs(root).items():
+        for seg in doc["segments"]:
+            assert all(0 <= w["start"] <= w["end"] <= doc["duration"] for w in seg["words"]), name
+
+    # each file alone (--no-pack): packing must be no less accurate
+    alone_root, _ = make_root(tmp_path / "alone")
+    res = run_cli(["transcribe", "--root", str(alone_root), "--model", "demo", "--formats", "json",
+                   "--no-pack"], demo_env)  # fmt: skip
+    alone = docs(alone_root)
+    assert not any("packed_clips" in d["options"] for d in alone.values())
+    alone_wer = word_error_rate([truth[n] for n in names], [text_of(alone[n]) for n in names])
+    print(f"WER packed {packed_wer:.3f}, alone {alone_wer:.3f}")
+    assert packed_wer <= alone_wer + 0.03, (packed_wer, alone_wer)
+
+
+def test_packed_windows_fill_cross_file_batches(tmp_path, demo_env):
+    root, truth = make_root(tmp_path)
+    res = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--formats", "json",
+                   "--batch-size", "4"], demo_env)  # fmt: skip
+    assert "13 done, 0 skipped, 2 failed" in res.stdout, res.stdout
+    found = docs(root)
+    assert sum(d["options"].get("packed_clips", 0) >= 2 for d in found.values()) >= 8
+    check_own_words(found, truth)
+
+
+def test_shards_pack_and_transcribe_every_file_once(tmp_path, demo_env):
+    root, truth = make_root(tmp_path)
+    cmd = [sys.executable, "-m", "swbatch.cli", "transcribe", "--root", str(root), "--model",
+           "demo", "--formats", "json"]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--shard", f"{i}/2"],
+            env=demo_env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    done = sum(int(re.search(r"(\d+) done,", o).group(1)) for o in outs)
+    assert done == 13, outs
+    found = docs(root)
+    assert set(found) == set(truth)
+    check_own_words(found, truth)
