@@ -1,23 +1,29 @@
-"""Sequential vs batched vs cross-file batching, against a hand-tuned faster-whisper engine.
+"""Packing, sequential, batched and cross-file decoding, against a hand-tuned faster-whisper engine.
 
-Two corpora of espeak-ng speech with known text: many short clips, and one long recording. On
-each, in one run and interleaved (so machine noise hits all alike), these contenders transcribe
-every file, each in its own process (model load included):
+Corpora with reference text (see short_corpora.py; ``--corpora``): espeak-ng clips (``short``),
+real utterances of 1.5 to 8 s mixed with espeak-ng sentences (``real``), clips of exactly 2.5 s
+(``tiny``), one long recording (``long``). On each, in one run and interleaved (so machine noise
+hits all alike), these contenders transcribe every file, each in its own process (model load
+included); ``--contenders`` picks some:
 
 - tuned: faster-whisper as tuned by hand for the machine (int8 on CPU, one thread per worker, one
   worker per core, the model loaded once, a thread pool over the files: throughput.py's TUNED);
-- sequential: swbatch, ``--batch-size 1`` (its default);
-- batched: swbatch, ``--batch-size N`` with each file's chunks batched alone (Python API:
+- swbatch: its defaults (on the CPU: batch size 1, short files packed into shared windows);
+- no-pack: swbatch ``--no-pack``: each file decoded alone (the per-file path);
+- batched: ``--batch-size N --no-pack`` with each file's chunks batched alone (Python API:
   ``RunOptions(cross_file=False)``), i.e. faster-whisper's own batching;
-- cross-file: swbatch, ``--batch-size N``, chunks of many files sharing batches.
+- cross-file: ``--batch-size N --no-pack``, chunks of many files sharing batches;
+- cross-file-packed: ``--batch-size N``: packed windows sharing batches.
 
 Reported: wall time, real-time factor (audio s per wall s), files per second, WER against the
-known text, peak RSS, and on CUDA peak GPU memory (nvidia-smi). ``--large-v3-random`` times a model
-of large-v3's dimensions built here from a transformers ``WhisperConfig`` with random weights and
-converted with ctranslate2's converter: its words are meaningless (no WER), its timing stands for
-the compute of large-v3.
+reference (Whisper's English normaliser, tests/real_speech.py) over the corpus and over its real
+utterances, files that were packed, peak RSS, and on CUDA peak GPU memory (nvidia-smi).
+``--large-v3-random`` times a model of large-v3's dimensions built here from a transformers
+``WhisperConfig`` with random weights and converted with ctranslate2's converter: its words are
+meaningless (no WER), its timing stands for the compute of large-v3.
 
     python benchmarks/batching.py --clips 150 --repeats 2      # CPU, tiny.en
+    python benchmarks/batching.py --corpora real,tiny --clips 300 --contenders tuned,swbatch,no-pack
     python benchmarks/batching.py --device cuda --clips 300 --batch-size 16
 """
 
@@ -38,8 +44,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
+import short_corpora  # noqa: E402
+from real_speech import corpus_wer  # noqa: E402
 from results_io import machine, write_results  # noqa: E402
-from speech import SENTENCES, speak, word_error_rate  # noqa: E402
 from throughput import TUNED, _demo_model_path, audio_seconds, run_isolated  # noqa: E402
 
 #: one swbatch contender: discover ROOT, run the batch with RunOptions(**OPTIONS)
@@ -56,45 +63,56 @@ sys.exit(1 if summary.failed else 0)
 """
 
 
-def make_corpora(folder: Path, clips: int, long_seconds: float) -> dict[str, dict[str, str]]:
-    """{corpus: {path: text}}: ``clips`` short clips (one or two sentences) and one long file."""
-    corpora: dict[str, dict[str, str]] = {"short": {}, "long": {}}
-    for i in range(clips):
-        text = SENTENCES[i % len(SENTENCES)]
-        if i % 3 == 1:
-            text += " " + SENTENCES[(i * 5 + 1) % len(SENTENCES)]
-        corpora["short"][str(speak(folder / "short" / "raw_audio" / f"c{i:04d}.wav", text))] = text
-    sentences = int(long_seconds / 3.6)
-    text = " ".join(SENTENCES[i % len(SENTENCES)] for i in range(0, sentences * 3, 3))
-    corpora["long"][str(speak(folder / "long" / "raw_audio" / "long.wav", text))] = text
-    return corpora
+#: each swbatch contender's RunOptions (batch size N filled in); "tuned" is faster-whisper's loop
+CONTENDERS = {
+    "tuned": None,
+    "swbatch": {},
+    "no-pack": {"pack": False},
+    "batched": {"batch_size": "N", "cross_file": False, "pack": False},
+    "cross-file": {"batch_size": "N", "pack": False},
+    "cross-file-packed": {"batch_size": "N"},
+}
+
+
+def make_corpora(folder: Path, args) -> dict[str, dict[str, str]]:
+    """{corpus: {path: text}} for the corpora asked for (see short_corpora.py)."""
+    makers = {
+        "short": lambda f: short_corpora.synthetic(f, args.clips),
+        "real": lambda f: short_corpora.real(f, args.clips),
+        "tiny": lambda f: short_corpora.tiny(f, args.clips),
+        "long": lambda f: short_corpora.long(f, args.long_seconds),
+    }
+    return {name: makers[name](folder / name) for name in args.corpora.split(",")}
 
 
 def contenders(args, model: str, root: Path, files: list[str]) -> dict[str, list[str]]:
     py = sys.executable
-    tuned = TUNED
-    if args.device == "cuda":  # the same loop with the engine's CUDA settings
-        tuned = TUNED.replace('device="cpu", compute_type="int8", cpu_threads=1,',
-                              'device="cuda", compute_type="float16",')  # fmt: skip
-    runs = {"tuned": [py, "-c", tuned.format(model=model), json.dumps(files)]}
-    for name, options in (
-        ("sequential", {}),
-        ("batched", {"batch_size": args.batch_size, "cross_file": False}),
-        ("cross-file", {"batch_size": args.batch_size}),
-    ):
+    runs = {}
+    for name in args.contenders.split(","):
+        options = CONTENDERS[name]
+        if options is None:
+            tuned = TUNED
+            if args.device == "cuda":  # the same loop with the engine's CUDA settings
+                tuned = TUNED.replace('device="cpu", compute_type="int8", cpu_threads=1,',
+                                      'device="cuda", compute_type="float16",')  # fmt: skip
+            runs[name] = [py, "-c", tuned.format(model=model), json.dumps(files)]
+            continue
+        options = {k: args.batch_size if v == "N" else v for k, v in options.items()}
         options["device"] = args.device
         runs[name] = [py, "-c", SWBATCH, str(root), model, json.dumps(options)]
     return runs
 
 
-def texts_of(name: str, root: Path, files: list[str], out: str) -> dict[str, str]:
+def texts_of(name: str, root: Path, files: list[str], out: str) -> tuple[dict[str, str], int]:
+    """Each file's text, and how many files were packed with others."""
     if name == "tuned":
-        return json.loads(out)
-    texts = {}
+        return json.loads(out), 0
+    texts, packed = {}, 0
     for f in files:
         doc = json.loads((root / "whisper_json" / f"{Path(f).name}.json").read_text())
         texts[f] = " ".join(s["text"] for s in doc["segments"])
-    return texts
+        packed += doc["options"].get("packed_clips", 0) > 1
+    return texts, packed
 
 
 class GpuMemory:
@@ -131,14 +149,19 @@ def measure(args, model: str, corpora: dict, workdir: Path, meaningless: bool) -
             for name, cmd in contenders(args, model, root, files).items():
                 with GpuMemory(args.device == "cuda") as gpu:
                     wall, rss, out = run_isolated(cmd, env)
-                texts = texts_of(name, root, files, out)
-                wer = None if meaningless else word_error_rate(
-                    [truth[f] for f in files], [texts[f] for f in files])  # fmt: skip
-                runs.setdefault(name, []).append(
-                    {"wall": wall, "peak_rss": rss, "gpu_mib": gpu.peak, "wer": wer}
-                )
-                print(f"{corpus} rep {rep + 1} {name:10s} {wall:7.2f} s {total / wall:6.1f}x "
-                      f"wer {wer}", file=sys.stderr, flush=True)  # fmt: skip
+                texts, packed = texts_of(name, root, files, out)
+                real = [f for f in files if "espeak" not in f and "/real/" in f]
+                wer = wer_real = None
+                if not meaningless:
+                    wer = corpus_wer([truth[f] for f in files], [texts[f] for f in files])
+                    if real:
+                        wer_real = corpus_wer([truth[f] for f in real], [texts[f] for f in real])
+                runs.setdefault(name, []).append({"wall": wall, "peak_rss": rss, "packed": packed,
+                                                  "gpu_mib": gpu.peak, "wer": wer,
+                                                  "wer_real": wer_real})  # fmt: skip
+                print(f"{corpus} rep {rep + 1} {name:17s} {wall:7.2f} s {total / wall:6.1f}x "
+                      f"wer {wer} real {wer_real} packed {packed} rss {rss >> 20} MiB",
+                      file=sys.stderr, flush=True)  # fmt: skip
         result[corpus] = summarise(runs, total, len(files))
     return result
 
@@ -148,17 +171,21 @@ def summarise(runs: dict, total: float, n_files: int) -> dict:
     for name, reps in runs.items():
         wall = statistics.median(r["wall"] for r in reps)
         wers = [r["wer"] for r in reps if r["wer"] is not None]
+        real = [r["wer_real"] for r in reps if r["wer_real"] is not None]
         rows[name] = {
             "wall_seconds": round(wall, 2),
             "rtf_x_realtime": round(total / wall, 2),
             "files_per_second": round(n_files / wall, 2),
             "wer": round(statistics.median(wers), 4) if wers else None,
+            "wer_real": round(statistics.median(real), 4) if real else None,
+            "packed_files": max(r["packed"] for r in reps),
             "peak_rss_mib": round(max(r["peak_rss"] for r in reps) / 2**20),
             "peak_gpu_mib": max(r["gpu_mib"] for r in reps) or None,
             "walls": [round(r["wall"], 2) for r in reps],
         }
     for row in rows.values():
-        row["vs_tuned"] = round(rows["tuned"]["wall_seconds"] / row["wall_seconds"], 3)
+        if "tuned" in rows:
+            row["vs_tuned"] = round(rows["tuned"]["wall_seconds"] / row["wall_seconds"], 3)
     return {"files": n_files, "audio_seconds": round(total, 1), "contenders": rows}
 
 
@@ -218,23 +245,27 @@ def markdown(result: dict) -> str:
             "",
             f"**{corpus}**: {data['files']} files, {data['audio_seconds'] / 60:.1f} min of audio",
             "",
-            "| contender | wall (s) | x real time | files/s | vs tuned | WER | peak RSS (MiB) "
-            "| peak GPU (MiB) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| contender | wall (s) | x real time | files/s | vs tuned | WER | WER real "
+            "| packed files | peak RSS (MiB) | peak GPU (MiB) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, row in data["contenders"].items():
-            wer = "-" if row["wer"] is None else f"{row['wer']:.3f}"
+            wer, real = ("-" if v is None else f"{v:.3f}" for v in (row["wer"], row["wer_real"]))
+            vs = f"{row['vs_tuned']:.2f}x" if "vs_tuned" in row else "-"
             lines.append(
                 f"| {name} | {row['wall_seconds']:.1f} | {row['rtf_x_realtime']:.1f} | "
-                f"{row['files_per_second']:.2f} | {row['vs_tuned']:.2f}x | {wer} | "
-                f"{row['peak_rss_mib']} | {row['peak_gpu_mib'] or '-'} |"
+                f"{row['files_per_second']:.2f} | {vs} | {wer} | {real} | {row['packed_files']} "
+                f"| {row['peak_rss_mib']} | {row['peak_gpu_mib'] or '-'} |"
             )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", type=int, default=150, help="short clips in the short corpus")
+    parser.add_argument("--clips", type=int, default=150, help="files in each short corpus")
+    parser.add_argument("--corpora", default="short,long", help="comma list: short,real,tiny,long")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help="comma list of " + ",".join(CONTENDERS))  # fmt: skip
     parser.add_argument("--long-seconds", type=float, default=300.0)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
@@ -247,6 +278,7 @@ def main() -> None:
     )
     parser.add_argument("--workdir", help="where corpora and built models go (default: temp)")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--name", help="results file name (default: batching-DEVICE)")
     args = parser.parse_args()
     if not shutil.which("espeak-ng"):
         sys.exit("batching.py needs espeak-ng (apt-get install espeak-ng)")
@@ -254,7 +286,7 @@ def main() -> None:
     model = args.model or _demo_model_path()
     if args.large_v3_random:
         model = build_large_v3_random(workdir, _demo_model_path())
-    corpora = make_corpora(workdir / "corpora", args.clips, args.long_seconds)
+    corpora = make_corpora(workdir / "corpora", args)
     gpu = ""
     if args.device == "cuda":
         gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
@@ -268,7 +300,8 @@ def main() -> None:
         "gpu": gpu,
         "corpora": measure(args, model, corpora, workdir, args.large_v3_random),
     }
-    name = f"batching-{args.device}{'-large-v3-random' if args.large_v3_random else ''}"
+    default = f"batching-{args.device}{'-large-v3-random' if args.large_v3_random else ''}"
+    name = args.name or default
     write_results(args.out, name, result, markdown(result))
 
 
