@@ -134,7 +134,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("batch_size", None, "30-s chunks decoded at once, chunks of many files sharing a batch "
          "(default: 8 on CUDA, 1 on CPU)", _nullable(whole(1)), per_job=False),
     Flag("pack", True, "short files (up to 12 s, language known) share 30-s windows, decoded "
-         "once and split back by word times (--no-pack: each file alone)", boolean,
+         "once and split back at the gaps (--no-pack: each file alone)", boolean,
          per_job=False),
     Flag("workers", None, "files transcribed at once (default: one per core on CPU, 2 on CUDA)",
          _nullable(whole(1)), per_job=False),
