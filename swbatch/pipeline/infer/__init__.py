@@ -7,6 +7,8 @@
   loop, ``--batch-size 1``), :mod:`.crossfile` (30-s chunks of many files share batches,
   ``--batch-size N``) and :mod:`.batched` (each file's chunks batched alone, to measure against).
   Adding one is a new module and one line in :func:`.window.backend`;
+- :mod:`.packing`: around the chosen backend, short files of many jobs share one 30-s window
+  (``--pack``, the default);
 - :mod:`.options`: decoding options, turned into faster-whisper arguments in one place;
 - :mod:`.model`: the Whisper model, loaded once.
 """

@@ -84,12 +84,9 @@ _PACKERS_LOCK = threading.Lock()
 
 
 def packer(loaded: LoadedWhisper, batch_size: int) -> Packer:
-    """The process's packer for a loaded model and batch size."""
+    """The process's packer for a loaded model and batch size (a packer is cheap: no thread)."""
     with _PACKERS_LOCK:
-        key = (id(loaded), batch_size)
-        if key not in _PACKERS:
-            _PACKERS[key] = Packer(loaded, batch_size)
-        return _PACKERS[key]
+        return _PACKERS.setdefault((id(loaded), batch_size), Packer(loaded, batch_size))
 
 
 @dataclasses.dataclass(eq=False)

@@ -34,9 +34,7 @@ def backend(options: AsrOptions):
         name = "crossfile" if options.cross_file else "batched"
     decode = importlib.import_module(f"{__package__}.{name}").decode
     if options.pack:  # short files share windows; the rest, and what packing gives back, alone
-        from .packing import packed
-
-        return packed(decode)
+        return importlib.import_module(f"{__package__}.packing").packed(decode)
     return decode
 
 
