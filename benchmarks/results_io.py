@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def write_results(out: str | Path, name: str, result: dict, table: str) -> None:
-    """Write ``NAME.json`` (the numbers) and ``NAME.md`` (the table the README quotes) under
+    """Write ``NAME.json`` (the numbers) and ``NAME.md`` (the table the docs quote) under
     ``out``, and print the table."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)

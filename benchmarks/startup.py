@@ -88,7 +88,7 @@ def run_once(cmd: list[str], code: int, env: dict[str, str]) -> float:
 
 
 def markdown(result: dict) -> str:
-    """The table the README quotes."""
+    """The table docs/performance.md quotes."""
     lines = [
         f"Machine: {result['machine']} (shared; median of {result['repeats']}, interleaved).",
         "",

@@ -91,7 +91,7 @@ class Cli:
     run.__signature__, run.__doc__ = batch_command(  # type: ignore[attr-defined]
         "manifest",
         "the job manifest (YAML).",
-        'Run the jobs of a YAML job manifest (see README: "Job manifests").\n\n'
+        'Run the jobs of a YAML job manifest (see docs/batches.md: "Job manifests").\n\n'
         "A job's own fields win over the manifest's `defaults`, which win over these flags.\n"
         "Paths in the manifest resolve against its folder; outputs land under its output_dir\n"
         "(or --output).",

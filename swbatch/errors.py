@@ -1,6 +1,6 @@
 """Errors a user can act on, each with the exit code the CLI maps it to.
 
-The exit codes are part of the command-line contract (documented in the README):
+The exit codes are part of the command-line contract (documented in docs/failures.md):
 0 all done, 1 some jobs failed, 2 bad usage / manifest / environment, 3 a model is missing,
 4 the cache does not match its lock.
 """

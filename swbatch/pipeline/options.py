@@ -57,7 +57,7 @@ def default_batch_size(device: str, batch_size: int | None) -> int:
     Not measured by us (no GPU here): faster-whisper's README (large-v2, fp16, beam 5, 13 min of
     audio, RTX 3070 Ti 8 GB) gives 63 s sequential and 17 s at batch size 8, in 6.1 GB of GPU
     memory, so 8 fits an 8-GB card; a card that runs out halves it (see infer/crossfile.py). On
-    the 2-core CPU here batching was measured slower than one file per core (README table).
+    the 2-core CPU here batching was measured slower than one file per core (docs/performance.md).
     """
     if batch_size is not None:
         return batch_size
