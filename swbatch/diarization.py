@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelMissingError, UsageError
-from .speakers import SpeakerLinker, SpeakerTurn
+from .linking import LINK_SIMILARITY, WindowSpeakers, link_windows
+from .speakers import SpeakerTurn
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -105,16 +106,23 @@ class Diarizer:
         *,
         num_speakers: int | None = None,
         max_speakers: int | None = None,
+        link_similarity: float | None = None,
     ) -> list[SpeakerTurn]:
         """Speaker turns of a long file, one window at a time (memory bounded by a window).
 
         Each window is diarized alone, with at most ``num_speakers or max_speakers`` speakers;
-        its speakers get file-wide labels from their centroid embeddings (:class:`SpeakerLinker`).
+        then all windows' speakers are clustered by their centroid embeddings into file-wide
+        labels (:func:`swbatch.linking.link_windows`, cosine ``link_similarity``).
         A minimum number of speakers cannot be asked of every window, so it is not passed on.
         """
         limit = num_speakers or max_speakers
-        linker = SpeakerLinker(limit)
-        turns: list[SpeakerTurn] = []
+        pieces = list(self.window_speakers(windows, sample_rate, limit))
+        threshold = LINK_SIMILARITY if link_similarity is None else link_similarity
+        return link_windows(pieces, limit, threshold)
+
+    def window_speakers(self, windows: Iterable[Window], sample_rate: int,
+                        limit: int | None = None) -> Iterable[WindowSpeakers]:  # fmt: skip
+        """Each window's turns (file time, the window's own labels) and speaker centroids."""
         for window in windows:
             annotation, embeddings = self._run(window.samples, sample_rate, max_speakers=limit)
             labels = annotation.labels()
@@ -125,10 +133,12 @@ class Diarizer:
                     f"diarization model {self.name} gives no speaker embeddings, "
                     "which linking the windows of a long file needs"
                 )
-            names = linker.link(embeddings[: len(labels)],
-                                [annotation.label_duration(label) for label in labels])  # fmt: skip
-            turns += _turns(annotation, window.start, dict(zip(labels, names, strict=True)))
-        return sorted(turns, key=lambda t: (t.start, t.end, t.speaker))
+            yield WindowSpeakers(
+                _turns(annotation, window.start, {}),
+                list(labels),
+                [embeddings[i] for i in range(len(labels))],
+                [annotation.label_duration(label) for label in labels],
+            )
 
     def _run(self, audio: np.ndarray, sample_rate: int, **speakers: int | None) -> tuple:
         """(pyannote annotation, speaker centroid embeddings or None) of one waveform."""

