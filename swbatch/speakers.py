@@ -10,16 +10,8 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-if TYPE_CHECKING:
-    import numpy as np
-
-#: cosine similarity of speaker embeddings above which a window's speaker is taken to be one
-#: already heard in an earlier window (same-speaker WeSpeaker centroids mostly score above it,
-#: different speakers mostly below)
-LINK_SIMILARITY = 0.5
 #: Keys of a segment that describe its tokens; they cannot be divided between split pieces.
 _UNSPLITTABLE_KEYS = ("tokens",)
 
@@ -174,59 +166,3 @@ def turns_as_dicts(turns: list[SpeakerTurn]) -> list[dict]:
         {"start": round(t.start, 3), "end": round(t.end, 3), "speaker": t.speaker}
         for t in sorted(turns, key=lambda t: (t.start, t.end, t.speaker))
     ]
-
-
-@dataclass
-class SpeakerLinker:
-    """File-wide speaker labels for a recording diarized window by window.
-
-    Each window's diarization knows its own speakers only (``SPEAKER_00`` in one window need not
-    be ``SPEAKER_00`` in the next). Every known speaker keeps a centroid: the duration-weighted
-    mean of the unit embeddings of the window speakers linked to it. A window's speakers are
-    matched one to one with known speakers, most similar pair first, when the cosine similarity
-    reaches ``threshold``; the others become new speakers, or, once ``limit`` speakers are known
-    (``--num-speakers``/``--max-speakers``), join the most similar one.
-    """
-
-    limit: int | None = None
-    threshold: float = LINK_SIMILARITY
-    centroids: list = field(default_factory=list)
-
-    def link(self, embeddings: np.ndarray, durations: list[float]) -> list[str]:
-        """A file-wide label for each row of ``embeddings`` (one window speaker each)."""
-        import numpy as np
-
-        units = [_unit(np.asarray(e, dtype=np.float64)) for e in embeddings]
-        known = [_unit(c) for c in self.centroids]
-        pairs = sorted(
-            ((float(u @ k), i, j) for i, u in enumerate(units) for j, k in enumerate(known)
-             if u is not None and k is not None),
-            reverse=True,
-        )  # fmt: skip
-        chosen: dict[int, int] = {}
-        for similarity, i, j in pairs:
-            if similarity >= self.threshold and i not in chosen and j not in chosen.values():
-                chosen[i] = j
-        for i, unit in enumerate(units):
-            if i in chosen:
-                continue
-            if self.limit is None or len(self.centroids) < self.limit or not self.centroids:
-                chosen[i] = len(self.centroids)
-                self.centroids.append(np.zeros(len(embeddings[i]), dtype=np.float64))
-            else:
-                scores = [float(unit @ k) if unit is not None and k is not None else -2.0
-                          for k in known]  # fmt: skip
-                chosen[i] = int(np.argmax(scores))
-        for i, unit in enumerate(units):
-            if unit is not None:
-                self.centroids[chosen[i]] = self.centroids[chosen[i]] + durations[i] * unit
-        return [f"SPEAKER_{chosen[i]:02d}" for i in range(len(units))]
-
-
-def _unit(vector: np.ndarray) -> np.ndarray | None:
-    """``vector`` scaled to length 1; None for a zero or undefined embedding (pyannote pads
-    with zeros when it finds more speakers than centroids)."""
-    import numpy as np
-
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 and np.isfinite(norm) else None

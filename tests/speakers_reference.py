@@ -2,12 +2,17 @@
 
 Kept as the oracle for ``swbatch.speakers``: the sweep must give exactly its results (same sums,
 same ties), and ``benchmarks/speakers.py`` times both on the same transcript.
+
+Also the online window linker swbatch used before the final re-clustering of
+``swbatch.linking``: ``benchmarks/diarization.py`` measures both on real recordings.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
+from swbatch.linking import LINK_SIMILARITY, _unit
 from swbatch.speakers import SpeakerTurn, _runs, _split, _word_speakers
 
 
@@ -87,3 +92,50 @@ def synthetic_transcript(
         )
         i += n
     return segments, speaker_turns
+
+
+@dataclass
+class SpeakerLinker:
+    """File-wide speaker labels for a recording diarized window by window.
+
+    Each window's diarization knows its own speakers only (``SPEAKER_00`` in one window need not
+    be ``SPEAKER_00`` in the next). Every known speaker keeps a centroid: the duration-weighted
+    mean of the unit embeddings of the window speakers linked to it. A window's speakers are
+    matched one to one with known speakers, most similar pair first, when the cosine similarity
+    reaches ``threshold``; the others become new speakers, or, once ``limit`` speakers are known
+    (``--num-speakers``/``--max-speakers``), join the most similar one.
+    """
+
+    limit: int | None = None
+    threshold: float = LINK_SIMILARITY
+    centroids: list = field(default_factory=list)
+
+    def link(self, embeddings: list, durations: list[float]) -> list[str]:
+        """A file-wide label for each row of ``embeddings`` (one window speaker each)."""
+        import numpy as np
+
+        units = [_unit(np.asarray(e, dtype=np.float64)) for e in embeddings]
+        known = [_unit(c) for c in self.centroids]
+        pairs = sorted(
+            ((float(u @ k), i, j) for i, u in enumerate(units) for j, k in enumerate(known)
+             if u is not None and k is not None),
+            reverse=True,
+        )  # fmt: skip
+        chosen: dict[int, int] = {}
+        for similarity, i, j in pairs:
+            if similarity >= self.threshold and i not in chosen and j not in chosen.values():
+                chosen[i] = j
+        for i, unit in enumerate(units):
+            if i in chosen:
+                continue
+            if self.limit is None or len(self.centroids) < self.limit or not self.centroids:
+                chosen[i] = len(self.centroids)
+                self.centroids.append(np.zeros(len(embeddings[i]), dtype=np.float64))
+            else:
+                scores = [float(unit @ k) if unit is not None and k is not None else -2.0
+                          for k in known]  # fmt: skip
+                chosen[i] = int(np.argmax(scores))
+        for i, unit in enumerate(units):
+            if unit is not None:
+                self.centroids[chosen[i]] = self.centroids[chosen[i]] + durations[i] * unit
+        return [f"SPEAKER_{chosen[i]:02d}" for i in range(len(units))]

@@ -165,3 +165,46 @@ def test_adding_diarization_to_a_finished_job_runs_no_asr(tmp_path, enriched_cac
     _, summary, record = run("--diarize", "--num-speakers", "3")
     assert summary["transcribed"] == 1 and record["action"] == "redo"
     assert record["reason"] == "settings changed: num_speakers 2 -> 3"
+
+
+def test_emotion_reads_real_recordings_of_any_rate_and_layout(tmp_path, enriched_cache):
+    """Emotion's input handling on real voices: a LibriSpeech FLAC, the same utterance as 44.1-kHz
+    stereo and as 8-kHz telephone audio, pyannote's sample call and a 1.9-s utterance. Every file
+    reaches the models as 16-kHz mono (its duration kept), and every segment is judged or, under
+    a second, marked too short. The emotion weights are random (none ship in a package), so the
+    labels themselves mean nothing here."""
+    import pyannote.audio
+    import real_speech
+
+    raw = tmp_path / "raw_audio"
+    raw.mkdir()
+    libri = real_speech.utterance("1089-134686-0000")
+    shutil.copy(libri.path, raw / "libri.flac")
+    for name, rate, channels in (("libri-44k-stereo.wav", 44100, 2), ("libri-8k.wav", 8000, 1)):
+        subprocess.run(["sox", str(libri.path), "-r", str(rate), "-c", str(channels),
+                        str(raw / name)], check=True)  # fmt: skip
+    shutil.copy(Path(pyannote.audio.__file__).parent / "sample" / "sample.wav", raw / "call.wav")
+    short = real_speech.utterance("LJ001-0002")
+    shutil.copy(short.path, raw / f"short{short.path.suffix}")
+    res = subprocess.run([*SWBATCH, "transcribe", "--root", str(tmp_path), "--model", "demo",
+                          "--emotion", "--emotion-dimensional", "--formats", "json"],
+                         env=cli_env(enriched_cache), capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    docs = {p.name.split(".")[0]: json.loads(p.read_text())
+            for p in (tmp_path / "whisper_json").glob("*.json")}  # fmt: skip
+    assert set(docs) == {"libri", "libri-44k-stereo", "libri-8k", "call", "short"}
+    for name in ("libri-44k-stereo", "libri-8k"):
+        assert abs(docs[name]["duration"] - libri.duration_s) < 0.01, (name, docs[name]["duration"])
+    judged = 0
+    for name, doc in docs.items():
+        assert doc["segments"], name
+        for seg in doc["segments"]:
+            if seg["end"] - seg["start"] < 1.0:
+                assert seg["emotion"] == seg["emotion_dimensional"] == {"status": "too_short"}
+                continue
+            judged += 1
+            assert sum(seg["emotion"]["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+            assert seg["emotion"]["label"] in seg["emotion"]["scores"]
+            assert set(seg["emotion_dimensional"]) == {"valence", "arousal", "dominance"}
+    assert judged >= len(docs)

@@ -247,8 +247,9 @@ def kill_after_two_windows(args: list[str], env: dict[str, str], root: Path) -> 
     return checkpoint_windows(root)
 
 
-def test_speaker_linker_keeps_labels_across_windows():
-    from swbatch.speakers import SpeakerLinker
+def test_window_speakers_are_linked_into_file_wide_labels():
+    from swbatch.linking import WindowSpeakers, link_windows
+    from swbatch.speakers import SpeakerTurn
 
     rng = np.random.default_rng(0)
     alice, bob, carol = (rng.normal(size=16) for _ in range(3))
@@ -256,19 +257,32 @@ def test_speaker_linker_keeps_labels_across_windows():
     def near(v: np.ndarray) -> np.ndarray:
         return v + rng.normal(scale=0.2, size=16)
 
-    linker = SpeakerLinker()
-    first = linker.link(np.stack([near(alice), near(bob)]), [10.0, 8.0])
-    assert first == ["SPEAKER_00", "SPEAKER_01"]
-    # the next window lists them the other way round, and a newcomer joins
-    assert linker.link(np.stack([near(bob), near(carol), near(alice)]), [5.0, 3.0, 4.0]) == [
-        "SPEAKER_01", "SPEAKER_02", "SPEAKER_00"]  # fmt: skip
-    # a zero embedding (pyannote's padding) gets a label of its own, never a wrong match
-    assert linker.link(np.stack([near(alice), np.zeros(16)]), [1.0, 0.5]) == [
-        "SPEAKER_00", "SPEAKER_03"]  # fmt: skip
-    capped = SpeakerLinker(limit=2)
-    capped.link(np.stack([near(alice), near(bob)]), [10.0, 8.0])
-    assert capped.link(np.stack([near(carol), near(bob)]), [2.0, 2.0])[1] == "SPEAKER_01"
-    assert len(capped.centroids) == 2, "never more speakers than the limit"
+    def window(start: float, *speakers: tuple[str, np.ndarray]) -> WindowSpeakers:
+        labels = [f"SPEAKER_{i:02d}" for i in range(len(speakers))]
+        turns = [SpeakerTurn(start + i, start + i + 1, label) for i, label in enumerate(labels)]
+        return WindowSpeakers(turns, labels, [e for _, e in speakers], [1.0] * len(speakers))
+
+    windows = [
+        window(0, ("alice", near(alice)), ("bob", near(bob))),
+        window(10, ("bob", near(bob)), ("carol", near(carol)), ("alice", near(alice))),
+        window(20, ("alice", near(alice)), ("padding", np.zeros(16))),
+    ]
+    names = ["alice", "bob", "bob", "carol", "alice", "alice", "padding"]
+    turns = link_windows(windows)
+    by_voice: dict[str, set[str]] = {}
+    for voice, turn in zip(names, sorted(turns, key=lambda t: t.start), strict=True):
+        by_voice.setdefault(voice, set()).add(turn.speaker)
+    # one label per voice across windows, numbered by first turn; a zero embedding (pyannote's
+    # padding) gets a label of its own, never a wrong match
+    assert by_voice == {"alice": {"SPEAKER_00"}, "bob": {"SPEAKER_01"}, "carol": {"SPEAKER_02"},
+                        "padding": {"SPEAKER_03"}}  # fmt: skip
+    # two speakers of one window are never merged, however alike
+    same = [window(0, ("a", alice), ("b", alice + 1e-3))]
+    assert {t.speaker for t in link_windows(same)} == {"SPEAKER_00", "SPEAKER_01"}
+    # a speaker limit merges past the threshold, never within a window
+    capped = link_windows(windows, limit=3)
+    assert len({t.speaker for t in capped}) == 3
+    assert link_windows([]) == []
 
 
 @pytest.mark.torch

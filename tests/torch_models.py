@@ -150,7 +150,7 @@ REAL_PIPELINE_CONFIG = {
         "params": {
             "clustering": "AgglomerativeClustering",
             "embedding": "$model/embedding",
-            "embedding_batch_size": 8,
+            "embedding_batch_size": 9,  # whole chunks: 3 local speakers each
             "embedding_exclude_overlap": True,
             "plda": "$model/plda",
             "segmentation": "$model/segmentation",
@@ -158,7 +158,7 @@ REAL_PIPELINE_CONFIG = {
         },
     },
     "params": {
-        "clustering": {"method": "centroid", "min_cluster_size": 12, "threshold": 1.0},
+        "clustering": {"method": "centroid", "min_cluster_size": 12, "threshold": 0.7},
         "segmentation": {"min_duration_off": 0.0},
     },
 }
