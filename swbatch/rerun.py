@@ -33,7 +33,7 @@ from .status import ALREADY_DONE
 _ONLY_WITH = {
     "vad_threshold": "vad", "vad_min_silence_ms": "vad", "vad_speech_pad_ms": "vad",
     "diarization_model": "diarize", "num_speakers": "diarize", "min_speakers": "diarize",
-    "max_speakers": "diarize", "emotion_model": "emotion",
+    "max_speakers": "diarize", "speaker_link_similarity": "diarize", "emotion_model": "emotion",
     "emotion_dimensional_model": "emotion_dimensional",
 }  # fmt: skip
 ACTIONS = ("run", "redo", "enrich", "write", "skip")

@@ -47,7 +47,8 @@ def enrich(models: LoadedModels, settings: JobSettings, audio: DecodedFile, doc:
         diarizer = models.diarizer(settings.diarization_model)
         speakers = {"num_speakers": settings.num_speakers, "max_speakers": settings.max_speakers}
         if audio.streamed:
-            turns = diarizer.windowed(audio.again(), SAMPLE_RATE, **speakers)
+            turns = diarizer.windowed(audio.again(), SAMPLE_RATE, **speakers,
+                                      link_similarity=settings.speaker_link_similarity)  # fmt: skip
         else:
             turns = diarizer(
                 audio.samples, SAMPLE_RATE, min_speakers=settings.min_speakers, **speakers
