@@ -112,30 +112,28 @@ def sample_recording() -> tuple[Path, list[SpeakerTurn]]:
     return folder / "sample.wav", read_rttm(folder / "sample.rttm")
 
 
-def long_recording(minutes: float, panel: int = 4) -> tuple[Path, list[SpeakerTurn], dict]:
-    """Real read speech arranged as a panel: ``panel`` voices take turns, utterance by utterance;
-    a voice whose utterances run out leaves and the next one joins. Every speaker with at least
-    MIN_SPEAKER_SECONDS of speech in tests/data/real takes part, each utterance is used once, and
-    the pause between turns is stretched (1 to 3 s) to reach ``minutes``."""
+def long_recording(minutes: float, panel: int = 4, stint: int = 5) -> tuple[Path, list, dict]:
+    """Real read speech arranged as a meeting in sessions: in each session ``panel`` voices take
+    turns, ``stint`` utterances each; the next session seats the next ``panel`` voices (cycling),
+    so every voice leaves and comes back several minutes later, in another window. Every speaker
+    with at least MIN_SPEAKER_SECONDS of speech in tests/data/real takes part, each utterance is
+    used once, and the pause between turns is stretched (1 to 5 s) to reach ``minutes``."""
     import real_speech
 
     by_speaker: dict[str, list] = {}
     for utt in real_speech.utterances():
         by_speaker.setdefault(utt.speaker, []).append(utt)
-    voices = sorted((s for s, utts in by_speaker.items()
-                     if sum(u.duration_s for u in utts) >= MIN_SPEAKER_SECONDS),
-                    key=lambda s: -sum(u.duration_s for u in by_speaker[s]))  # fmt: skip
-    waiting, active, order = list(voices), [], []
-    while waiting or active:
-        while waiting and len(active) < panel:
-            active.append(waiting.pop(0))
-        for voice in list(active):
-            order.append(by_speaker[voice].pop(0))
-            if not by_speaker[voice]:
-                active.remove(voice)
+    voices = sorted(s for s, utts in by_speaker.items()
+                    if sum(u.duration_s for u in utts) >= MIN_SPEAKER_SECONDS)  # fmt: skip
+    order, session = [], 0
+    while any(by_speaker[v] for v in voices):
+        seated = [voices[(session * panel + j) % len(voices)] for j in range(panel)]
+        for _ in range(stint):
+            order += [by_speaker[v].pop(0) for v in seated if by_speaker[v]]
+        session += 1
     speech = sum(u.duration_s for u in order)
     gap = max(1.0, (minutes * 60 - speech) / (len(order) - 1))
-    if gap > 3.0:
+    if gap > 5.0:
         raise SystemExit(f"tests/data/real has {speech:.0f} s of speech from {len(voices)} "
                          f"speakers: too little for {minutes} minutes")  # fmt: skip
     joined = real_speech.join(order, WORK / "long.wav", gap_s=gap)

