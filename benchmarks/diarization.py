@@ -139,7 +139,7 @@ def long_recording(minutes: float, panel: int = 4, stint: int = 5) -> tuple[Path
     joined = real_speech.join(order, WORK / "long.wav", gap_s=gap)
     turns = [SpeakerTurn(s.start, s.end, s.speaker) for s in joined.spans]
     info = {"utterances": len(order), "speakers": len(voices), "gap_s": round(gap, 2),
-            "speech_s": round(speech, 1), "seconds": round(turns[-1].end, 1)}  # fmt: skip
+            "speech_s": round(speech, 1), "duration_s": round(turns[-1].end, 1)}  # fmt: skip
     return joined.path, turns, info
 
 

@@ -169,7 +169,7 @@ def test_adding_diarization_to_a_finished_job_runs_no_asr(tmp_path, enriched_cac
 
 def test_emotion_reads_real_recordings_of_any_rate_and_layout(tmp_path, enriched_cache):
     """Emotion's input handling on real voices: a LibriSpeech FLAC, the same utterance as 44.1-kHz
-    stereo and as 8-kHz telephone audio, pyannote's sample call and a 1.9-s utterance. Every file
+    stereo and as 8-kHz telephone audio, pyannote's sample call and a 2-s utterance. Every file
     reaches the models as 16-kHz mono (its duration kept), and every segment is judged or, under
     a second, marked too short. The emotion weights are random (none ship in a package), so the
     labels themselves mean nothing here."""
@@ -184,7 +184,7 @@ def test_emotion_reads_real_recordings_of_any_rate_and_layout(tmp_path, enriched
         subprocess.run(["sox", str(libri.path), "-r", str(rate), "-c", str(channels),
                         str(raw / name)], check=True)  # fmt: skip
     shutil.copy(Path(pyannote.audio.__file__).parent / "sample" / "sample.wav", raw / "call.wav")
-    short = real_speech.utterance("LJ001-0002")
+    short = real_speech.utterance("3005-163389-0007")
     shutil.copy(short.path, raw / f"short{short.path.suffix}")
     res = subprocess.run([*SWBATCH, "transcribe", "--root", str(tmp_path), "--model", "demo",
                           "--emotion", "--emotion-dimensional", "--formats", "json"],
