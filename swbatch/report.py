@@ -70,7 +70,10 @@ def _sole_writer(folder: Path) -> Iterator[None]:
 
 def write_after_run(batch: Batch) -> None:
     """The page at the end of a run. It is a view of the record, so failing to write it is a
-    warning, never a failed batch."""
+    warning, never a failed batch; a run that stopped before recording anything (a missing
+    model, say) has nothing to show, and its one error line stays the only line."""
+    if not read_status(batch.output_dir) and not read_summaries(batch.output_dir):
+        return
     try:
         write_report(batch.output_dir, batch)
     except Exception as exc:
