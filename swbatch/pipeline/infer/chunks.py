@@ -9,6 +9,8 @@ seldom falls inside a word.
 
 from __future__ import annotations
 
+import itertools
+import os
 from typing import TYPE_CHECKING
 
 from ...audio import SAMPLE_RATE, quietest_point
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
 MAX_SECONDS = 30.0
 #: how far back from the 30-s mark a quieter cut is looked for
 SEARCH_SECONDS = 5.0
+#: the shortest lane: each lane starts without the text before it, so fewer, longer lanes are
+#: more accurate and more lanes fill batches from one file
+LANE_SECONDS = float(os.environ.get("SWBATCH_LANE_SECONDS", 60))
 
 
 def chunk_bounds(samples: np.ndarray) -> list[tuple[float, float]]:
@@ -34,3 +39,17 @@ def chunk_bounds(samples: np.ndarray) -> list[tuple[float, float]]:
         start = cut
     bounds.append((start, total))
     return [(s / SAMPLE_RATE, e / SAMPLE_RATE) for s, e in bounds]
+
+
+def lane_bounds(samples: np.ndarray, most: int) -> list[tuple[int, int]]:
+    """(start, end) samples of the lanes a window is decoded in: at most ``most``, each at least
+    :data:`LANE_SECONDS` long, cut at the quietest 200 ms within 5 s before each even share."""
+    total = len(samples)
+    count = max(1, min(most, int(total / SAMPLE_RATE // LANE_SECONDS)))
+    search = int(SEARCH_SECONDS * SAMPLE_RATE)
+    cuts = [0]
+    for k in range(1, count):
+        nominal = k * total // count
+        low = max(cuts[-1] + 1, nominal - search)
+        cuts.append(low + quietest_point(samples[low:nominal]))
+    return list(itertools.pairwise([*cuts, total]))

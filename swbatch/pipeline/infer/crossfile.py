@@ -31,7 +31,8 @@ import numpy as np
 
 from ...audio import SAMPLE_RATE
 from ..cancel import STOP, check
-from .chunks import MAX_SECONDS, chunk_bounds
+from .chunks import MAX_SECONDS, lane_bounds
+from .lockstep import Decoder, Step
 from .model import LoadedWhisper
 
 if TYPE_CHECKING:
@@ -45,36 +46,59 @@ _SLOT = int(MAX_SECONDS * SAMPLE_RATE)
 def decode(
     loaded: LoadedWhisper, samples: np.ndarray, options: AsrOptions, kwargs: dict
 ) -> tuple[list, Any]:
-    """faster-whisper's (segments, info) for one window, decoded in shared batches."""
+    """faster-whisper's (segments, info) for one window, its lanes decoded in shared batches."""
     kwargs = dict(kwargs)
     vad, vad_parameters = kwargs.pop("vad_filter", False), kwargs.pop("vad_parameters", None)
+    prompt = kwargs.pop("initial_prompt", None)
     probability = 1.0
     if kwargs.get("language") is None:
         kwargs["language"], probability = _language(loaded, samples, vad, vad_parameters)
+    info = SimpleNamespace(language=kwargs["language"], language_probability=probability)
     speech = _speech(samples, vad_parameters) if vad else None
-    if speech is None:
-        chunks = [(samples[round(s * SAMPLE_RATE) : round(e * SAMPLE_RATE)], s)
-                  for s, e in chunk_bounds(samples)]  # fmt: skip
-    else:
+    if speech is not None:  # as faster-whisper's loop does: decode the speech, joined
+        if not speech:
+            return [], info
         from faster_whisper.vad import collect_chunks
 
-        pieces, meta = collect_chunks(samples, speech, max_duration=MAX_SECONDS)
-        chunks = [(p, m["offset"]) for p, m in zip(pieces, meta, strict=True) if len(p)]
-    parts = decode_chunks(loaded, options.batch_size, kwargs, chunks) if chunks else []
-    segments = [seg for part in parts for seg in part]
+        samples = collect_chunks(samples, speech)[0][0]
+    batch = batcher(loaded, options.batch_size)
+    segments = _decode_lanes(batch, kwargs, samples, prompt, options.batch_size)
     if speech:
         from faster_whisper.transcribe import restore_speech_timestamps
 
         segments = list(restore_speech_timestamps(segments, speech, SAMPLE_RATE))
-    return segments, SimpleNamespace(language=kwargs["language"], language_probability=probability)
+    return segments, info
+
+
+def _decode_lanes(batch: Batcher, kwargs: dict, samples, prompt, lanes: int) -> list:
+    """Every lane of the window, a step at a time, each step's chunks in the shared batches."""
+    decoder = batch.decoder(kwargs)
+    bounds = lane_bounds(samples, lanes)
+    seeks = [start for start, _ in bounds]
+    prompts = [decoder.initial_prompt(prompt)] + [[] for _ in bounds[1:]]
+    found: list[list] = [[] for _ in bounds]
+    while True:
+        active = [i for i, (_, end) in enumerate(bounds) if seeks[i] < end]
+        if not active:
+            return [seg for lane in found for seg in lane]
+        steps = [Step(samples[seeks[i] : min(seeks[i] + _SLOT, bounds[i][1])], prompts[i],
+                      seeks[i] / SAMPLE_RATE) for i in active]  # fmt: skip
+        for i, step, done in zip(active, steps, _wait(batch.submit(kwargs, steps)), strict=True):
+            found[i].extend(done.segments)
+            seeks[i] += max(1, min(len(step.samples), round(done.consumed * SAMPLE_RATE)))
+            prompts[i] = done.prompt
 
 
 def decode_chunks(
     loaded: LoadedWhisper, batch_size: int, kwargs: dict, chunks: list[tuple[np.ndarray, float]]
 ) -> list[list]:
-    """Each chunk's segments, the chunks decoded in shared batches (packing's hook, too: a packed
-    window is one chunk)."""
-    return _wait(batcher(loaded, batch_size).submit(kwargs, chunks))
+    """Each chunk's segments, each chunk (at most 30 s) one lane of one step in the shared batches
+    (packing's hook: a packed window is one chunk)."""
+    batch = batcher(loaded, batch_size)
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("vad_filter", "vad_parameters")}
+    batch.decoder(kwargs)
+    steps = [Step(samples, [], offset, last=True) for samples, offset in chunks]
+    return [done.segments for done in _wait(batch.submit(kwargs, steps))]
 
 
 def _wait(future: Future) -> list:
@@ -99,12 +123,10 @@ def _language(loaded: LoadedWhisper, samples, vad: bool, vad_parameters) -> tupl
 
 
 def _speech(samples: np.ndarray, vad_parameters) -> list[dict]:
-    """Speech stretches as the batched pipeline finds them (at most 30 s each)."""
+    """Speech stretches as faster-whisper's loop finds them."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    params = dict(vad_parameters or {}, max_speech_duration_s=MAX_SECONDS)
-    params.setdefault("min_silence_duration_ms", 160)
-    return get_speech_timestamps(samples, VadOptions(**params))
+    return get_speech_timestamps(samples, VadOptions(**(vad_parameters or {})))
 
 
 _BATCHERS: dict[tuple[int, int], Batcher] = {}
@@ -144,8 +166,7 @@ class _Window:
 
 @dataclasses.dataclass
 class _Chunk:
-    samples: np.ndarray
-    offset: float  # seconds on the window's time line (its speech time line under VAD)
+    step: Step
     window: _Window
     index: int
     seq: int
@@ -158,7 +179,7 @@ class Batcher:
         self.loaded = loaded
         self.batch_size = batch_size
         self._queues: dict[str, deque[_Chunk]] = {}
-        self._kwargs: dict[str, dict] = {}
+        self._decoders: dict[str, Decoder] = {}
         self._submitted: dict[str, float] = {}  # when each queue last grew
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -168,16 +189,27 @@ class Batcher:
         for n in range(max(1, consumers)):
             threading.Thread(target=self._consume, name=f"swbatch-batch-{n}", daemon=True).start()
 
-    def submit(self, kwargs: dict, chunks: list[tuple[np.ndarray, float]]) -> Future:
-        """Queue a window's chunks; the future gives each chunk's segments, in chunk order."""
-        window = _Window(len(chunks))
-        key = json.dumps(kwargs, sort_keys=True, default=str)
+    def decoder(self, kwargs: dict) -> Decoder:
+        """The decoder for a set of decoding arguments (made once: it runs faster-whisper's
+        option checks, so bad options fail the window that brings them)."""
+        key = _key(kwargs)
         with self._cond:
-            self._kwargs[key] = kwargs
+            known = self._decoders.get(key)
+        if known is None:
+            known = Decoder.for_kwargs(self.loaded, kwargs)
+            with self._cond:
+                known = self._decoders.setdefault(key, known)
+        return known
+
+    def submit(self, kwargs: dict, steps: list[Step]) -> Future:
+        """Queue a window's steps (one per lane); the future gives each its :class:`Decoded`."""
+        window = _Window(len(steps))
+        key = _key(kwargs)
+        with self._cond:
             self._submitted[key] = time.monotonic()
             queue = self._queues.setdefault(key, deque())
-            for index, (samples, offset) in enumerate(chunks):
-                queue.append(_Chunk(samples, offset, window, index, next(self._seq)))
+            for index, step in enumerate(steps):
+                queue.append(_Chunk(step, window, index, next(self._seq)))
             self._cond.notify_all()
         return window.future
 
@@ -203,19 +235,22 @@ class Batcher:
     def _consume(self) -> None:
         while True:
             key, batch = self._take()
-            self._decode(self._kwargs[key], key, batch)
+            self._decode(key, batch)
 
-    def _decode(self, kwargs: dict, key: str, batch: list[_Chunk]) -> None:
+    def _decode(self, key: str, batch: list[_Chunk]) -> None:
         from .window import OutOfMemory, is_out_of_memory, oom_reason
 
         try:
-            parts = self._run(kwargs, batch)
+            parts = self._decoders[key].run([chunk.step for chunk in batch])
+            with self._cond:
+                self.batches_run += 1
+                self.chunks_run += len(batch)
         except Exception as exc:
             if is_out_of_memory(exc) and len(batch) > 1:
                 self._shrink(key, batch, exc)
             elif len(batch) > 1:  # find the chunk that fails: the others' files go on
                 for chunk in batch:
-                    self._decode(kwargs, key, [chunk])
+                    self._decode(key, [chunk])
             elif is_out_of_memory(exc):  # even one chunk does not fit: a reason, not a retry
                 batch[0].window.fail(OutOfMemory(oom_reason(self.loaded, [1])))
             else:
@@ -236,36 +271,6 @@ class Batcher:
             print(f"swbatch: warning: {first}; batch size lowered to {self.batch_size} for the "
                   "rest of the run", file=sys.stderr, flush=True)  # fmt: skip
 
-    def _run(self, kwargs: dict, batch: list[_Chunk]) -> list[list]:
-        """One call of faster-whisper's batched pipeline on the batch, each chunk in its slot."""
-        from faster_whisper import BatchedInferencePipeline
 
-        audio = np.zeros(_SLOT * len(batch), np.float32)
-        clips = []
-        for slot, chunk in enumerate(batch):
-            audio[slot * _SLOT : slot * _SLOT + len(chunk.samples)] = chunk.samples
-            clips.append({"start": slot * MAX_SECONDS,
-                          "end": (slot * _SLOT + len(chunk.samples)) / SAMPLE_RATE})  # fmt: skip
-        model = self.loaded.model
-        segments, _info = BatchedInferencePipeline(model).transcribe(
-            audio, batch_size=len(batch), clip_timestamps=clips, **kwargs
-        )
-        with self._cond:
-            self.batches_run += 1
-            self.chunks_run += len(batch)
-        parts: list[list] = [[] for _ in batch]
-        for seg in segments:
-            # faster-whisper sets seek = slot start in frames; slots start on 30-s multiples
-            slot = round(seg.seek / (MAX_SECONDS * model.frames_per_second))
-            parts[slot].append(_shifted(seg, batch[slot].offset - slot * MAX_SECONDS))
-        return parts
-
-
-def _shifted(segment: Any, delta: float) -> Any:
-    """A segment (and its words) ``delta`` seconds later."""
-    words = segment.words and [
-        dataclasses.replace(w, start=w.start + delta, end=w.end + delta) for w in segment.words
-    ]
-    return dataclasses.replace(
-        segment, start=segment.start + delta, end=segment.end + delta, words=words or segment.words
-    )
+def _key(kwargs: dict) -> str:
+    return json.dumps(kwargs, sort_keys=True, default=str)

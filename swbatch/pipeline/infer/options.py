@@ -30,9 +30,11 @@ class AsrOptions:
 
 
 def conditions_on_previous_text(options: AsrOptions) -> bool:
-    """Whether decoding carries text across chunks: batched decoding never does (its chunks are
-    decoded side by side), so neither does it across windows."""
-    return options.kwargs.get("condition_on_previous_text", True) and options.batch_size <= 1
+    """Whether decoding carries text across chunks and windows: the sequential loop and the
+    cross-file lanes do; faster-whisper's own batching (``cross_file=False``) decodes its chunks
+    side by side, so neither does it across windows."""
+    carries = options.batch_size <= 1 or options.cross_file
+    return options.kwargs.get("condition_on_previous_text", True) and carries
 
 
 def whisper_kwargs(options: AsrOptions) -> dict:
@@ -42,6 +44,6 @@ def whisper_kwargs(options: AsrOptions) -> dict:
     row there; here only what a backend cannot take is dropped.
     """
     kwargs = dict(options.kwargs)
-    if options.batch_size > 1:  # the batched pipeline decodes its chunks independently
-        kwargs.pop("condition_on_previous_text", None)
+    if options.batch_size > 1 and not options.cross_file:  # faster-whisper's batched pipeline
+        kwargs.pop("condition_on_previous_text", None)  # decodes its chunks independently
     return kwargs
