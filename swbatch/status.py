@@ -51,6 +51,8 @@ class JobRecord:
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
+    #: why a person should check the transcript (the reasons of its JSON's review flags)
+    review: list[str] = field(default_factory=list)
     shard: str | None = None
     time: str = ""
 
@@ -70,6 +72,8 @@ class Summary:
     started: float = field(default_factory=time.time)
     wall_seconds: float = 0.0
     failures: list[dict] = field(default_factory=list)
+    #: the files a person should check: {"id", "audio", "reasons"} (swbatch.review)
+    review: list[dict] = field(default_factory=list)
     interrupted: bool = False
     shard: str | None = None
     #: the shell command that started the run and its folder, for the report's rerun hint
@@ -80,6 +84,9 @@ class Summary:
         if record.state == "done":
             self.done += 1
             self.audio_seconds += record.audio_seconds
+            if record.review:
+                self.review.append({"id": record.id, "audio": record.audio,
+                                    "reasons": record.review})  # fmt: skip
         elif record.state == "failed":
             self.failed += 1
             self.failures.append({"id": record.id, "audio": record.audio, "reason": record.reason})

@@ -22,6 +22,8 @@ from ..checkpoints import Checkpoint, checkpoint_settings
 from ..errors import JobError
 from ..jobs import Batch, Job
 from ..progress import Progress
+from ..review import Listener
+from ..review import flags as review_flags
 from ..rerun import Plan, recorded_options
 from ..status import BatchState, JobRecord, Summary
 from .cancel import GRACE_SECONDS, INTERRUPTED, STOP, Interrupted, ctrl_c_stops
@@ -175,6 +177,7 @@ class Runner:
                 doc = self._document(job, plan, audio, checkpoint, progress)
                 formats, duration = None, doc["duration"]  # a streamed file's, not its window's
             record.outputs = write_outputs(self.batch.output_dir, job, doc, formats)
+            record.review = [flag["reason"] for flag in doc.get("review", [])]
             if checkpoint:
                 checkpoint.remove()
             record.state, record.audio_seconds = "done", duration
@@ -215,9 +218,10 @@ class Runner:
             transcribe_seconds = doc.get("timings", {}).get("transcribe_seconds", 0.0)
         else:
             whisper = self.models.whisper(job.settings.model)
+            listener = Listener()
             asr = transcribe_windows(
                 whisper,
-                audio.windows(),
+                listener.windows(audio.windows()),
                 asr_options(job, self.options),
                 checkpoint,
                 on_resume=lambda done, seconds: progress.resumed(job.id, done, seconds),
@@ -225,6 +229,7 @@ class Runner:
             with self._summary_lock:
                 self.summary.transcribed += 1
             doc = document(job, audio.duration, asr, whisper, options)
+            doc["review"] = review_flags(doc["segments"], listener.speech)
             doc["windows"] = {"count": asr["windows"], "seconds": audio.window_seconds}
             transcribe_seconds = asr["transcribe_seconds"]
         enrich(self.models, job.settings, audio, doc)
