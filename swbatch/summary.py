@@ -62,6 +62,8 @@ class BatchReport:
     shard_count: int | None = None
     transcribed_more_than_once: list[str] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    #: done files a person should check, with the reasons (swbatch.review)
+    review: list[dict] = field(default_factory=list)
     missing_jobs: list[dict] = field(default_factory=list)
     shards: list[ShardReport] = field(default_factory=list)
     unknown_records: int = 0
@@ -95,6 +97,7 @@ class BatchReport:
                 for s in self.shards
             ],
             "failures": self.failures,
+            "review": self.review,
             "missing_jobs": self.missing_jobs,
             "transcribed_more_than_once": self.transcribed_more_than_once,
             "records_for_unknown_jobs": self.unknown_records,
@@ -166,6 +169,9 @@ def merge_batch(output_dir: Path, batch: Batch | None) -> BatchReport:
             row.done += 1
             report.audio_seconds += rec.get("audio_seconds") or 0.0
             row.audio_seconds += rec.get("audio_seconds") or 0.0
+            if rec.get("review"):
+                report.review.append({"id": job_id, "audio": rec.get("audio"),
+                                      "reasons": rec["review"]})  # fmt: skip
         else:
             report.failed += 1
             row.failed += 1
@@ -236,6 +242,7 @@ def format_report(data: dict) -> str:
             f"{s['audio_hours']:.3f} h  {wall}  {s['host'] or ''}  {s['state']}".rstrip()
         )
     lines += _listed("failures", data["failures"], lambda f: f"{f['id']}: {f['reason']}")
+    lines += _listed("check", data["review"], lambda r: f"{r['id']}: {', '.join(r['reasons'])}")
     rerun = sorted({m["shard"] for m in data["missing_jobs"] if m["shard"]}, key=_index_of)
     if rerun:
         lines.append("rerun shard(s): " + ", ".join(rerun))

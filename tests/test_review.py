@@ -40,7 +40,9 @@ def doc(root: Path, name: str) -> dict:
     return json.loads((root / "whisper_json" / f"{name}.json").read_text())
 
 
-def test_a_loop_and_text_over_silence_are_flagged_in_the_json_and_the_summary(review_root):
+def test_a_loop_and_text_over_silence_are_flagged_in_the_json_and_the_summary(
+    review_root, demo_env
+):
     loop, silence, clean = (doc(review_root, n) for n in ("loop.wav", "silence.wav", "clean.wav"))
     for d in (loop, silence, clean):
         jsonschema.validate(d, SCHEMA)
@@ -55,6 +57,11 @@ def test_a_loop_and_text_over_silence_are_flagged_in_the_json_and_the_summary(re
     listed = {entry["id"]: entry["reasons"] for entry in summary["review"]}
     assert set(listed) == {"loop.wav", "silence.wav"}
     assert "text_over_silence" in listed["silence.wav"] and "repetition" in listed["loop.wav"]
+    # `swbatch summary` merges the same list from the status record (all shards of a batch)
+    merged = run_cli(["summary", str(review_root), "--json"], demo_env)
+    assert {e["id"]: e["reasons"] for e in json.loads(merged.stdout)["review"]} == listed
+    text = run_cli(["summary", str(review_root)], demo_env).stdout
+    assert "check:" in text and "loop.wav: " in text
 
 
 def test_planted_segments_in_a_real_transcript_are_flagged(review_root, tmp_path):

@@ -22,9 +22,9 @@ from ..checkpoints import Checkpoint, checkpoint_settings
 from ..errors import JobError
 from ..jobs import Batch, Job
 from ..progress import Progress
+from ..rerun import Plan, recorded_options
 from ..review import Listener
 from ..review import flags as review_flags
-from ..rerun import Plan, recorded_options
 from ..status import BatchState, JobRecord, Summary
 from .cancel import GRACE_SECONDS, INTERRUPTED, STOP, Interrupted, ctrl_c_stops
 from .decide import decide
