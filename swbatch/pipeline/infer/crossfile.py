@@ -82,10 +82,14 @@ def _decode_lanes(batch: Batcher, kwargs: dict, samples, prompt, lanes: int) -> 
         if not active:
             return [seg for lane in found for seg in lane]
         steps = [Step(samples[seeks[i] : min(seeks[i] + _SLOT, bounds[i][1])], prompts[i],
-                      seeks[i] / SAMPLE_RATE) for i in active]  # fmt: skip
+                      seeks[i] / SAMPLE_RATE, seeks[i] + _SLOT >= bounds[i][1])
+                 for i in active]  # fmt: skip
         for i, step, done in zip(active, steps, _wait(batch.submit(kwargs, steps)), strict=True):
             found[i].extend(done.segments)
-            seeks[i] += max(1, min(len(step.samples), round(done.consumed * SAMPLE_RATE)))
+            if step.last:  # all the lane gets (a rounding remainder is no audio to decode)
+                seeks[i] = bounds[i][1]
+            else:
+                seeks[i] += max(1, min(len(step.samples), round(done.consumed * SAMPLE_RATE)))
             prompts[i] = done.prompt
 
 

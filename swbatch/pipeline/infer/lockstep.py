@@ -39,6 +39,8 @@ class Step:
     prompt: list[int]
     #: seconds of ``samples[0]`` on the window's time line
     offset: float
+    #: the samples reach the end of the lane: what is decoded now is all the lane gets
+    last: bool = False
 
 
 @dataclasses.dataclass
@@ -166,10 +168,19 @@ class Decoder:
         )  # fmt: skip
         if skip:
             return {"parts": [], "seek": size, "single": True, "outcome": outcome}
+        tokens = result.sequences_ids[0]
+        if step.last and tokens and tokens[-1] < self.tokenizer.timestamp_begin:
+            # The lane's last words, unfinished: the loop would decode the little audio after
+            # the last timestamp again, prompted with these very words, and tiny.en then
+            # repeats them (seen on espeak clips batched 4 at a time). End them at the lane end.
+            end = self.tokenizer.timestamp_begin + round(duration / model.time_precision)
+            tokens = [*tokens, end]
         parts, seek, single = model._split_segments_by_timestamps(
-            tokenizer=self.tokenizer, tokens=result.sequences_ids[0], time_offset=step.offset,
+            tokenizer=self.tokenizer, tokens=tokens, time_offset=step.offset,
             segment_size=size, segment_duration=duration, seek=0,
         )  # fmt: skip
+        if step.last:
+            seek = size
         return {"parts": parts, "seek": seek, "single": single, "outcome": outcome}
 
     def _add_words(self, decoded: list[dict], steps, encoded, sizes: list[int]) -> None:
@@ -182,7 +193,7 @@ class Decoder:
                                   last_speech_timestamp=0.0)  # fmt: skip
         for d, step in zip(decoded, steps, strict=True):
             words = [w for p in d["parts"] for w in p.get("words", [])]
-            if not d["single"] and words and words[-1]["end"] > step.offset:
+            if not (d["single"] or step.last) and words and words[-1]["end"] > step.offset:
                 d["seek"] = round((words[-1]["end"] - step.offset) * model.frames_per_second)
 
     def _finish(self, step: Step, d: dict) -> Decoded:
