@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from real_speech import write_wav
 
 RATE = 16000
 
@@ -97,6 +98,8 @@ def clicks(n: int) -> np.ndarray:
     return out
 
 
+__all__ = ["KINDS", "make", "write_set", "write_wav"]
+
 #: every kind of non-speech, by name
 KINDS: dict[str, Callable[[int], np.ndarray]] = {
     "silence": silence,
@@ -115,19 +118,6 @@ def make(kind: str, seconds: float) -> np.ndarray:
     """``seconds`` of one kind of non-speech, float32 in [-1, 1] at 16 kHz."""
     samples = KINDS[kind](int(seconds * RATE))
     return np.clip(samples, -1.0, 1.0).astype(np.float32)
-
-
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    """16-bit mono 16-kHz WAV (the standard library's writer: no extra dependency)."""
-    import wave
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes((samples * 32767).astype("<i2").tobytes())
-    return path
 
 
 def write_set(folder: Path, seconds: float) -> dict[str, Path]:

@@ -200,11 +200,19 @@ def join(utts: Sequence[Utterance], out: Path, gap_s: float = 1.0) -> JoinedReco
         spans.append(Span(cursor / SAMPLE_RATE, end / SAMPLE_RATE, u.speaker, u.id))
         pieces.append(audio)
         cursor += len(audio)
-    pcm = np.clip(np.concatenate(pieces), -1.0, 1.0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(out), "wb") as w:
+    write_wav(out, np.concatenate(pieces))
+    return JoinedRecording(out, " ".join(u.text for u in utts), tuple(spans))
+
+
+def write_wav(path: Path, samples) -> Path:
+    """Float samples in [-1, 1] as a 16-bit mono 16-kHz WAV (the standard library's writer)."""
+    import numpy as np
+
+    pcm = np.clip(samples, -1.0, 1.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
         w.writeframes((pcm * 32767).astype("<i2").tobytes())
-    return JoinedRecording(out, " ".join(u.text for u in utts), tuple(spans))
+    return path
