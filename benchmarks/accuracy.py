@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -172,6 +173,12 @@ def main() -> None:
         default=24,
         help="utterances in the mixed recording (and the same speech alone)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="contenders of a set run at once (wall times then mean little)",
+    )
     parser.add_argument("--cache", help="cache root holding the demo set (default: a new one)")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
@@ -198,6 +205,7 @@ def main() -> None:
         "speech_seconds": round(sum(u.duration_s for u in utts), 1),
         "nonspeech_seconds_each": args.nonspeech_seconds,
         "gap_seconds": args.gap_seconds,
+        "jobs": args.jobs,
         "mixed_utterances": args.mixed_utterances,
         "paper_tiny_en_wer_percent": PAPER,
         "rows": {},
@@ -208,18 +216,21 @@ def main() -> None:
         listed = NONSPEECH_ROWS if name == "nonspeech" else SPEECH_ROWS
         if name.startswith("mixed"):
             listed = listed[:1]  # the defaults' claim: speech among non-speech reads the same
-        texts, wall = plain(data["root"], model_path)
-        found = {**score(data["refs"], texts), "wall_s": round(wall, 1)}
-        rows.setdefault("faster-whisper (plain)", {})[name] = found
-        print(f"   faster-whisper (plain): {found}", flush=True)
+        runs = {"faster-whisper (plain)": lambda data=data: plain(data["root"], model_path)}
         for label, flags in listed:
             out = work / "out" / name / label.split(" (")[0].replace(" ", "_")
-            texts, wall = swbatch(data["root"], out, flags, env)
-            rows.setdefault(label, {})[name] = {
-                **score(data["refs"], texts),
-                "wall_s": round(wall, 1),
-            }
-            print(f"   {label}: {rows[label][name]}", flush=True)
+            runs[label] = lambda data=data, out=out, flags=flags: swbatch(
+                data["root"], out, flags, env
+            )
+        with ThreadPoolExecutor(args.jobs) as pool:  # WER only: timings would mean nothing
+            futures = {label: pool.submit(run) for label, run in runs.items()}
+            for label, future in futures.items():
+                texts, wall = future.result()
+                rows.setdefault(label, {})[name] = {
+                    **score(data["refs"], texts),
+                    "wall_s": round(wall, 1),
+                }
+                print(f"   {label}: {rows[label][name]}", flush=True)
         write_results(args.out, "accuracy", result, table(result))  # after each set
 
 
