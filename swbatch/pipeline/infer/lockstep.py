@@ -175,12 +175,12 @@ class Decoder:
             # repeats them (seen on espeak clips batched 4 at a time). End them at the lane end.
             end = self.tokenizer.timestamp_begin + round(duration / model.time_precision)
             tokens = [*tokens, end]
+        start = round(step.offset * model.frames_per_second)  # word times count from here
         parts, seek, single = model._split_segments_by_timestamps(
             tokenizer=self.tokenizer, tokens=tokens, time_offset=step.offset,
-            segment_size=size, segment_duration=duration, seek=0,
+            segment_size=size, segment_duration=duration, seek=start,
         )  # fmt: skip
-        if step.last:
-            seek = size
+        seek = size if step.last else seek - start
         return {"parts": parts, "seek": seek, "single": single, "outcome": outcome}
 
     def _add_words(self, decoded: list[dict], steps, encoded, sizes: list[int]) -> None:
