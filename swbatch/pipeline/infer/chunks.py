@@ -10,7 +10,6 @@ seldom falls inside a word.
 from __future__ import annotations
 
 import itertools
-import os
 from typing import TYPE_CHECKING
 
 from ...audio import SAMPLE_RATE, quietest_point
@@ -24,7 +23,7 @@ MAX_SECONDS = 30.0
 SEARCH_SECONDS = 5.0
 #: the shortest lane: each lane starts without the text before it, so fewer, longer lanes are
 #: more accurate and more lanes fill batches from one file
-LANE_SECONDS = float(os.environ.get("SWBATCH_LANE_SECONDS", 60))
+LANE_SECONDS = 60.0
 
 
 def chunk_bounds(samples: np.ndarray) -> list[tuple[float, float]]:
