@@ -47,14 +47,14 @@ PAPER = {"test-clean": 5.6, "test-other": 14.6}
 MIXED_GAPS = ("silence", "music", "room_tone", "pink_noise", "mains_hum", "dtmf")
 #: swbatch rows: (label, flags)
 SPEECH_ROWS = [
-    ("swbatch defaults (VAD on)", []),
-    ("swbatch --no-vad", ["--no-vad"]),
+    ("swbatch defaults", []),
+    ("swbatch --vad", ["--vad"]),
     ("swbatch --batch-size 8", ["--batch-size", "8"]),
-    ("swbatch --batch-size 8 --no-vad", ["--batch-size", "8", "--no-vad"]),
+    ("swbatch --batch-size 8 --vad", ["--batch-size", "8", "--vad"]),
 ]
 NONSPEECH_ROWS = [
-    ("swbatch defaults (VAD on)", []),
-    ("swbatch --no-vad", ["--no-vad"]),
+    ("swbatch defaults", []),
+    ("swbatch --vad", ["--vad"]),
     ("swbatch --batch-size 8", ["--batch-size", "8"]),
 ]
 

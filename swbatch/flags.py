@@ -96,9 +96,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("hallucination_silence_threshold", None, "skip silences longer than this many seconds "
          "around a suspected hallucination (turns on word timestamps)", _nullable(_positive),
          shapes="asr", asr="hallucination_silence_threshold"),
-    Flag("vad", True, "skip non-speech with faster-whisper's Silero VAD (on: without it Whisper "
-         "writes words over silence and noise; --no-vad turns it off)", boolean, shapes="asr",
-         asr="vad_filter"),
+    Flag("vad", False, "skip non-speech with faster-whisper's Silero VAD (--vad / --no-vad)",
+         boolean, shapes="asr", asr="vad_filter"),
     Flag("vad_threshold", 0.5, "with --vad: speech probability above which audio is speech",
          number(0.0, 1.0), shapes="asr", asr="vad_parameters.threshold"),
     Flag("vad_min_silence_ms", 2000, "with --vad: silence this long (ms) ends a speech chunk",

@@ -79,8 +79,7 @@ def test_every_decoding_flag_reaches_faster_whisper():
     assert kwargs["vad_parameters"]["min_silence_duration_ms"] == 300
     assert kwargs["temperature"] == [0.0, 0.5]
     assert kwargs["word_timestamps"] is True  # the silence filter needs word timestamps
-    assert asr_kwargs(JobSettings())["vad_filter"] is True  # VAD is on by default (issue 20)
-    assert "vad_parameters" not in asr_kwargs(JobSettings(vad=False))
+    assert "vad_parameters" not in asr_kwargs(JobSettings())
 
 
 def test_cli_and_manifest_fields_come_from_the_table():
@@ -174,7 +173,7 @@ def test_manifest_fields_are_checked_like_flags(tmp_path, spoken, demo_env):
     first = json.loads((tmp_path / "out" / "whisper_json" / "a.wav.json").read_text())
     second = json.loads((tmp_path / "out" / "whisper_json" / "b.json").read_text())
     assert first["options"]["temperature"] == [0.0, 0.6] and first["options"]["beam_size"] == 2
-    assert first["options"]["hotwords"] == "Smythe" and first["options"]["vad"] is True
+    assert first["options"]["hotwords"] == "Smythe" and first["options"]["vad"] is False
     assert second["options"]["temperature"] == [0.2]
     assert second["options"]["initial_prompt"] == "Doctor Smythe."
 
