@@ -13,9 +13,7 @@ retries a chunk on) or one cheap pass of Silero VAD, and names the segments conc
   silence, hum or music).
 
 The output JSON's ``review`` is a list of ``{"reason", "detail", "segments"}`` (empty when nothing
-needs a look); ``summary.json`` lists every file with a non-empty one. Text over silence is also
-dropped from the transcript (:func:`silence_gate`): its flag then names no segment, and its detail
-quotes what was dropped.
+needs a look); ``summary.json`` lists every file with a non-empty one.
 """
 
 from __future__ import annotations
@@ -55,22 +53,6 @@ class Listener:
                 start, end = span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE
                 self.speech.append((window.start + start, window.start + end))
             yield window
-
-
-def silence_gate(segments: list[dict], speech: list[tuple[float, float]]) -> tuple[list, list]:
-    """The segments without those where VAD hears no speech (what Whisper writes over silence,
-    hum or music: "You", "Thank you."), renumbered, and a ``text_over_silence`` flag saying what
-    was dropped. Decoding runs on all the audio (VAD joining the speech cost the sequential path
-    2.2 WER points on a long real recording); on that recording this dropped nothing."""
-    heard = [not s["text"].strip() or _speech_share(s, speech) >= SPEECH_SHARE for s in segments]
-    kept = [s for s, ok in zip(segments, heard, strict=True) if ok]
-    if len(kept) == len(segments):
-        return segments, []
-    gone = [s for s, ok in zip(segments, heard, strict=True) if not ok]
-    text = " / ".join(s["text"] for s in gone)[:200]
-    detail = f"dropped {len(gone)} segment(s) where VAD hears no speech: {text}"
-    flag = {"reason": "text_over_silence", "detail": detail, "segments": []}
-    return [dict(s, id=i) for i, s in enumerate(kept)], [flag]
 
 
 def flags(segments: list[dict], speech: list[tuple[float, float]] | None) -> list[dict]:

@@ -46,13 +46,11 @@ def test_a_loop_and_text_over_silence_are_flagged_in_the_json_and_the_summary(
     loop, silence, clean = (doc(review_root, n) for n in ("loop.wav", "silence.wav", "clean.wav"))
     for d in (loop, silence, clean):
         jsonschema.validate(d, SCHEMA)
-    # the plants: Whisper loops on the phrase and writes a word over silence (without --vad);
-    # the word is dropped from the transcript, and the flag quotes it
+    # the plants: Whisper loops on the phrase and writes a word over silence (without --vad)
+    assert any(s["text"].strip() for s in silence["segments"]), "tiny.en wrote nothing over silence"
     assert "repetition" in {f["reason"] for f in loop["review"]}
-    assert all(f["detail"] and f["segments"] for f in loop["review"])
-    (over,) = [f for f in silence["review"] if f["reason"] == "text_over_silence"]
-    assert over["detail"].startswith("dropped 1 segment(s) where VAD hears no speech: ")
-    assert silence["segments"] == []
+    assert "text_over_silence" in {f["reason"] for f in silence["review"]}
+    assert all(f["detail"] and f["segments"] for f in loop["review"] + silence["review"])
     assert clean["review"] == []
 
     summary = json.loads((review_root / ".swbatch" / "summary.json").read_text())

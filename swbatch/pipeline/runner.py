@@ -23,7 +23,7 @@ from ..errors import JobError
 from ..jobs import Batch, Job
 from ..progress import Progress
 from ..rerun import Plan, recorded_options
-from ..review import Listener, silence_gate
+from ..review import Listener
 from ..review import flags as review_flags
 from ..status import BatchState, JobRecord, Summary
 from .cancel import GRACE_SECONDS, INTERRUPTED, STOP, Interrupted, ctrl_c_stops
@@ -229,8 +229,7 @@ class Runner:
             with self._summary_lock:
                 self.summary.transcribed += 1
             doc = document(job, audio.duration, asr, whisper, options)
-            doc["segments"], dropped = silence_gate(doc["segments"], listener.speech)
-            doc["review"] = review_flags(doc["segments"], listener.speech) + dropped
+            doc["review"] = review_flags(doc["segments"], listener.speech)
             doc["windows"] = {"count": asr["windows"], "seconds": audio.window_seconds}
             transcribe_seconds = asr["transcribe_seconds"]
         enrich(self.models, job.settings, audio, doc)
