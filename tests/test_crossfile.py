@@ -81,9 +81,9 @@ def test_chunks_of_different_files_share_a_batch(tmp_path, speech_files, demo_ca
 
     root = clips_root(tmp_path, speech_files, copies=1)
     paths = CachePaths.from_env({"SLOWER_WHISPER_CACHE_ROOT": str(demo_cache)})
-    options = RunOptions(device="cpu", batch_size=4, workers=1, quiet=True)
-    settings = JobSettings(formats=("json",), pack=False)  # each clip its own chunk
-    summary = run_batch(discover(root, settings), options, paths)
+    # without packing: each clip its own chunk
+    options = RunOptions(device="cpu", batch_size=4, workers=1, quiet=True, pack=False)
+    summary = run_batch(discover(root, JobSettings(formats=("json",))), options, paths)
     assert (summary.done, summary.failed) == (8, 2)
     (batcher,) = [b for (_, size), b in crossfile._BATCHERS.items() if size == 4]
     assert batcher.chunks_run == 8
