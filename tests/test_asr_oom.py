@@ -71,7 +71,7 @@ def test_cross_file_batches_halve_until_they_fit_and_say_so_once(monkeypatch, ca
 
     sizes: list[int] = []
 
-    def fake_run(self, kwargs, batch):
+    def fake_run(self, key, batch):
         sizes.append(len(batch))
         if len(batch) > 2:
             raise RuntimeError("CUDA failed with error out of memory")
@@ -90,7 +90,7 @@ def test_cross_file_batches_halve_until_they_fit_and_say_so_once(monkeypatch, ca
 def test_a_chunk_that_never_fits_fails_its_file_with_a_reason(monkeypatch):
     from swbatch.pipeline.infer import crossfile
 
-    def fake_run(self, kwargs, batch):
+    def fake_run(self, key, batch):
         raise RuntimeError("cuBLAS failed with status CUBLAS_STATUS_ALLOC_FAILED")
 
     monkeypatch.setattr(crossfile.Batcher, "_run", fake_run)

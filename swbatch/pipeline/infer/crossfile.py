@@ -245,10 +245,7 @@ class Batcher:
         from .window import OutOfMemory, is_out_of_memory, oom_reason
 
         try:
-            parts = self._decoders[key].run([chunk.step for chunk in batch])
-            with self._cond:
-                self.batches_run += 1
-                self.chunks_run += len(batch)
+            parts = self._run(key, batch)
         except Exception as exc:
             if is_out_of_memory(exc) and len(batch) > 1:
                 self._shrink(key, batch, exc)
@@ -274,6 +271,14 @@ class Batcher:
             first = str(exc).splitlines()[0]
             print(f"swbatch: warning: {first}; batch size lowered to {self.batch_size} for the "
                   "rest of the run", file=sys.stderr, flush=True)  # fmt: skip
+
+    def _run(self, key: str, batch: list[_Chunk]) -> list:
+        """One encoder and decoder call for the batch: each chunk's :class:`Decoded`."""
+        parts = self._decoders[key].run([chunk.step for chunk in batch])
+        with self._cond:
+            self.batches_run += 1
+            self.chunks_run += len(batch)
+        return parts
 
 
 def _key(kwargs: dict) -> str:
