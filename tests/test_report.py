@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from browser import chromium, errors, open_report, wait_for
 from conftest import REPO, run_cli
+from nonspeech import make, write_wav
 from report_synthetic import synthetic_batch
 from speech import have_espeak
 from test_interrupt import long_file  # noqa: F401 (a fixture: five minutes of speech)
@@ -36,8 +37,9 @@ SCREENSHOTS = REPO / ".work" / "screenshots"
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory, speech_files, demo_cache) -> Path:
-    """ROOT/raw_audio with three spoken files (one under a hostile name), a corrupt one and a
-    text file, transcribed by the real CLI with word timestamps (exit 1: two failed)."""
+    """ROOT/raw_audio with three spoken files (one under a hostile name), 30 s of digital silence
+    (tiny.en writes a word over it: the run flags that for review), a corrupt file and a text
+    file, transcribed by the real CLI with word timestamps (exit 1: two failed)."""
     from conftest import cli_env
 
     root = tmp_path_factory.mktemp("report") / "root"
@@ -47,6 +49,7 @@ def batch(tmp_path_factory, speech_files, demo_cache) -> Path:
     shutil.copy(spoken[0], raw / "calls" / "first.wav")
     shutil.copy(spoken[1], raw / "second.wav")
     shutil.copy(spoken[2], raw / HOSTILE_NAME)
+    write_wav(raw / "silence.wav", make("silence", 30))
     (raw / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8)
     (raw / "notes.mp3").write_text("<b>not audio</b>")
     res = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--word-timestamps",
@@ -76,8 +79,8 @@ def test_the_page_a_run_writes_shows_summary_counts(batch):
         open_report(driver, batch / ".swbatch" / "report.html")
         shown = tiles(driver)
         assert errors(driver) == []
-    assert (summary["done"], summary["failed"], summary["skipped"]) == (3, 2, 0)
-    assert shown["jobs"] == "5"
+    assert (summary["done"], summary["failed"], summary["skipped"]) == (4, 2, 0)
+    assert shown["jobs"] == "6"
     assert shown["done"] == str(summary["done"]) and shown["failed"] == str(summary["failed"])
     assert shown["skipped"] == str(summary["skipped"])
     assert shown["audio_hours"] == str(summary["audio_hours"])  # under 0.1 h: all 4 decimals
@@ -88,7 +91,7 @@ def test_the_failed_filter_shows_exactly_the_failed_files_and_how_to_rerun(batch
     summary = json.loads((batch / ".swbatch" / "summary.json").read_text())
     with chromium() as driver:
         open_report(driver, batch / ".swbatch" / "report.html")
-        assert len(table_ids(driver)) == 5
+        assert len(table_ids(driver)) == 6
         driver.execute_script(
             "const s = document.getElementById('filter-state'); s.value = 'failed';"
             "s.dispatchEvent(new Event('change'));"
@@ -101,6 +104,23 @@ def test_the_failed_filter_shows_exactly_the_failed_files_and_how_to_rerun(batch
     assert sorted(failed) == ["corrupt.wav", "notes.mp3"]
     assert commands == [f"cd {summary['cwd']} && {summary['command']}"]
     assert "transcribe --root" in summary["command"] and "--word-timestamps" in summary["command"]
+
+
+def test_the_files_the_run_flagged_are_listed_with_their_reasons(batch):
+    """The review flags of a real run (no plant): the page lists exactly summary.json's flagged
+    files, each with the reasons summary.json gives."""
+    summary = json.loads((batch / ".swbatch" / "summary.json").read_text())
+    flagged = {item["id"]: sorted(item["reasons"]) for item in summary["review"]}
+    assert "silence.wav" in flagged, summary["review"]  # tiny.en's word over silence
+    with chromium() as driver:
+        open_report(driver, batch / ".swbatch" / "report.html")
+        groups = driver.execute_script(
+            "return [...document.querySelectorAll('#review .group')].map(g =>"
+            " [g.querySelector('button').textContent,"
+            "  [...g.querySelectorAll('.flag')].map(f => f.textContent.split(':')[0])])"
+        )
+        assert errors(driver) == []
+    assert {name: sorted(reasons) for name, reasons in groups} == flagged
 
 
 def test_a_click_on_a_segment_seeks_the_audio_to_its_start(batch):
@@ -156,7 +176,9 @@ def test_hostile_names_and_transcripts_render_as_text(batch, tmp_path):
             "return document.querySelector('#detail .seg .text').textContent"
         )
         review = driver.execute_script(
-            "return [...document.querySelectorAll('#review .flag')].map(f => f.textContent)"
+            "return [...[...document.querySelectorAll('#review .group')]"
+            f".find(g => g.querySelector('button').textContent === {json.dumps(HOSTILE_NAME)})"
+            ".querySelectorAll('.flag')].map(f => f.textContent)"
         )
         title = driver.execute_script("return document.querySelector('#detail h2').textContent")
         injected = driver.execute_script(
