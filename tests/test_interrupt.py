@@ -60,8 +60,9 @@ def test_first_ctrl_c_stops_within_a_chunk_and_records_the_file(
     assert "interrupted" in err
     records = [json.loads(x) for x in (root / ".swbatch" / "status.jsonl").read_text().splitlines()
                if x.strip()]  # fmt: skip
-    # the long file, and the short one if it was already queued behind it: none done or failed
-    assert records[0]["id"] == "a-long.wav"
+    # the long file, and the short one if it was in flight too (several files are in flight per
+    # worker, so the order they are recorded in is not fixed): none done or failed
+    assert "a-long.wav" in {r["id"] for r in records}
     assert {r["state"] for r in records} == {"interrupted"}
     summary = json.loads((root / ".swbatch" / "summary.json").read_text())
     assert summary["interrupted"] and summary["done"] == 0 and summary["failed"] == 0
