@@ -13,7 +13,8 @@ Each stage is a module with a small interface; data flows one way down them:
 Only what the CLI and the Python API need is imported here; heavy libraries load inside stages.
 """
 
+from .decide import dry_run
 from .options import RunOptions
-from .runner import dry_run, run_batch
+from .runner import run_batch
 
 __all__ = ["RunOptions", "dry_run", "run_batch"]

@@ -276,22 +276,3 @@ def run_batch(
             from ..report import write_after_run
 
             write_after_run(batch)
-
-
-def dry_run(
-    batch: Batch, options: RunOptions, paths: CachePaths | None = None
-) -> list[tuple[Job, Plan]]:
-    """What a run would do with each job, and why; loads no model and writes nothing."""
-    from ..models import default_whisper_model, resolve_model
-
-    batch = jobs_to_run(batch, options)
-    _device, options = for_device(options)
-    paths = paths or configure_global_cache_env(for_writing=False)
-    resolved = {
-        name: resolve_model(name, "whisper", paths) if name else default_whisper_model(paths)
-        for name in {job.settings.model for job in batch.jobs}
-    }
-    return [
-        (job, decide(batch.output_dir, job, options, resolved[job.settings.model]))
-        for job in batch.jobs
-    ]
