@@ -104,6 +104,9 @@ FLAGS: tuple[Flag, ...] = (
          whole(0), shapes="asr", asr="vad_parameters.min_silence_duration_ms"),
     Flag("vad_speech_pad_ms", 400, "with --vad: padding (ms) kept around each speech chunk",
          whole(0), shapes="asr", asr="vad_parameters.speech_pad_ms"),
+    Flag("silence_gate", True, "drop segments in which Silero VAD hears no speech at all (text "
+         "Whisper writes over silence, noise or music; kept in the JSON's dropped_over_silence); "
+         "--no-silence-gate keeps them", boolean, shapes="asr"),
     Flag("word_timestamps", False, "add per-word times and probabilities", boolean,
          shapes="asr", asr="word_timestamps"),
     Flag("diarize", False, "add speakers (pyannote; needs the diarization extra)", boolean,

@@ -40,7 +40,8 @@ class Listener:
     """Hears where the speech is in each window as the windows pass to the infer stage (one
     Silero VAD pass, the model faster-whisper ships), so no second decode is needed."""
 
-    def __init__(self) -> None:
+    def __init__(self, threshold: float = 0.5) -> None:
+        self.threshold = threshold  # Silero's own default (a benchmark tries others)
         self.speech: list[tuple[float, float]] = []
 
     def windows(self, windows: Iterable[Window]) -> Iterator[Window]:
@@ -49,7 +50,7 @@ class Listener:
         from .audio import SAMPLE_RATE
 
         for window in windows:
-            for span in get_speech_timestamps(window.samples, VadOptions()):
+            for span in get_speech_timestamps(window.samples, VadOptions(threshold=self.threshold)):
                 start, end = span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE
                 self.speech.append((window.start + start, window.start + end))
             yield window

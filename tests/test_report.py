@@ -38,8 +38,9 @@ SCREENSHOTS = REPO / ".work" / "screenshots"
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory, speech_files, demo_cache) -> Path:
     """ROOT/raw_audio with three spoken files (one under a hostile name), 30 s of digital silence
-    (tiny.en writes a word over it: the run flags that for review), a corrupt file and a text
-    file, transcribed by the real CLI with word timestamps (exit 1: two failed)."""
+    (tiny.en writes a word over it, kept with --no-silence-gate: the run flags that for review),
+    a corrupt file and a text file, transcribed by the real CLI with word timestamps (exit 1:
+    two failed)."""
     from conftest import cli_env
 
     root = tmp_path_factory.mktemp("report") / "root"
@@ -53,7 +54,7 @@ def batch(tmp_path_factory, speech_files, demo_cache) -> Path:
     (raw / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8)
     (raw / "notes.mp3").write_text("<b>not audio</b>")
     res = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--word-timestamps",
-                   "--formats", "json,txt"], cli_env(demo_cache))  # fmt: skip
+                   "--no-silence-gate", "--formats", "json,txt"], cli_env(demo_cache))  # fmt: skip
     assert res.returncode == 1, res.stderr
     assert "report: " in res.stdout and (root / ".swbatch" / "report.html").is_file()
     return root

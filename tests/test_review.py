@@ -20,7 +20,8 @@ LOOP = " ".join(["Go home."] * 8)
 
 @pytest.fixture(scope="module")
 def review_root(tmp_path_factory, demo_cache) -> Path:
-    """A run with --no-vad over a looping phrase, 30 s of digital silence and a clean sentence."""
+    """A run with --no-vad and --no-silence-gate (the word tiny.en writes over silence kept) over
+    a looping phrase, 30 s of digital silence and a clean sentence."""
     from conftest import cli_env
 
     if not have_espeak():
@@ -31,7 +32,7 @@ def review_root(tmp_path_factory, demo_cache) -> Path:
     speak(raw / "clean.wav", SENTENCES[0])
     write_wav(raw / "silence.wav", make("silence", 30))
     res = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--no-vad",
-                   "--formats", "json"], cli_env(demo_cache))  # fmt: skip
+                   "--no-silence-gate", "--formats", "json"], cli_env(demo_cache))  # fmt: skip
     assert res.returncode == 0, res.stderr
     return root
 
@@ -46,7 +47,7 @@ def test_a_loop_and_text_over_silence_are_flagged_in_the_json_and_the_summary(
     loop, silence, clean = (doc(review_root, n) for n in ("loop.wav", "silence.wav", "clean.wav"))
     for d in (loop, silence, clean):
         jsonschema.validate(d, SCHEMA)
-    # the plants: Whisper loops on the phrase and writes a word over silence (without --vad)
+    # the plants: Whisper loops on the phrase and writes a word over silence (no VAD, no gate)
     assert any(s["text"].strip() for s in silence["segments"]), "tiny.en wrote nothing over silence"
     assert "repetition" in {f["reason"] for f in loop["review"]}
     assert "text_over_silence" in {f["reason"] for f in silence["review"]}

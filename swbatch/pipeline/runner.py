@@ -25,6 +25,7 @@ from ..progress import Progress
 from ..rerun import Plan, recorded_options
 from ..review import Listener
 from ..review import flags as review_flags
+from ..silence import gate
 from ..status import BatchState, JobRecord, Summary
 from .cancel import GRACE_SECONDS, INTERRUPTED, STOP, Interrupted, ctrl_c_stops
 from .decide import decide
@@ -228,6 +229,8 @@ class Runner:
             )
             with self._summary_lock:
                 self.summary.transcribed += 1
+            if job.settings.silence_gate:  # no words where VAD hears no speech
+                asr = gate(asr, listener.speech)
             doc = document(job, audio.duration, asr, whisper, options)
             doc["review"] = review_flags(doc["segments"], listener.speech)
             doc["windows"] = {"count": asr["windows"], "seconds": audio.window_seconds}

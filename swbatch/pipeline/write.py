@@ -43,6 +43,8 @@ def document(job: Job, duration: float, asr: dict, whisper: LoadedWhisper, optio
         "model": whisper.describe(),
         "segments": asr["segments"],
     }
+    if "dropped_over_silence" in asr:  # the silence gate's (swbatch.silence)
+        doc["dropped_over_silence"] = asr["dropped_over_silence"]
     stamp(doc, {**options, **asr["options"], "formats": list(job.settings.formats)})
     return doc
 
