@@ -138,7 +138,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("compute_type", "auto", "auto (int8 on CPU, float16 on CUDA) or a ctranslate2 type",
          text, per_job=False),
     Flag("batch_size", None, "30-s chunks decoded at once, chunks of many files sharing a batch "
-         "(default: 8 on CUDA, 1 on CPU)", _nullable(whole(1)), per_job=False),
+         "(default: 8 on CUDA, 1 on CPU; on CPU at most 2 per model call, for memory)",
+         _nullable(whole(1)), per_job=False),
     Flag("pack", True, "short files (up to 12 s, language known) share 30-s windows, decoded "
          "once and split back at the gaps (--no-pack: each file alone)", boolean,
          per_job=False),

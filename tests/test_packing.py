@@ -116,14 +116,29 @@ def test_packed_files_get_only_their_own_words(tmp_path, demo_env):
     assert packed_wer <= alone_wer + 0.03, (packed_wer, alone_wer)
 
 
-def test_packed_windows_fill_cross_file_batches(tmp_path, demo_env):
+def test_packed_windows_fill_cross_file_batches_within_their_bounds(tmp_path, demo_cache):
+    """--batch-size 8 on the CPU: packed windows share batches, at most CPU_BATCH_SIZE chunks a
+    model call, and at most as many windows decoded at once as the model runs (the memory
+    bound); counted in a real run."""
+    from swbatch.cache import CachePaths
+    from swbatch.jobs import JobSettings, discover
+    from swbatch.pipeline import RunOptions, run_batch
+    from swbatch.pipeline.infer import crossfile, packing
+    from swbatch.pipeline.infer.options import CPU_BATCH_SIZE
+
     root, truth = make_root(tmp_path)
-    res = run_cli(["transcribe", "--root", str(root), "--model", "demo", "--formats", "json",
-                   "--batch-size", "4"], demo_env)  # fmt: skip
-    assert "13 done, 0 skipped, 2 failed" in res.stdout, res.stdout
+    paths = CachePaths.from_env({"SLOWER_WHISPER_CACHE_ROOT": str(demo_cache)})
+    options = RunOptions(device="cpu", batch_size=8, workers=2, quiet=True)
+    summary = run_batch(discover(root, JobSettings(formats=("json",))), options, paths)
+    assert (summary.done, summary.failed) == (13, 2)
     found = docs(root)
     assert sum(d["options"].get("packed_clips", 0) >= 2 for d in found.values()) >= 6
     check_own_words(found, truth)
+    batchers = [b for (_, size), b in crossfile._BATCHERS.items() if size == 8]
+    packers = [p for (_, size), p in packing._PACKERS.items() if size == 8]
+    assert sum(b.batches_run for b in batchers) > 0 and sum(p.windows_run for p in packers) > 0
+    assert all(0 < b.largest_run <= CPU_BATCH_SIZE for b in batchers if b.batches_run)
+    assert all(p.room == 2 * CPU_BATCH_SIZE and p.most_decoding <= p.room for p in packers)
 
 
 def test_shards_pack_and_transcribe_every_file_once(tmp_path, demo_env):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..cache import CachePaths
+from . import arenas
 from .infer import LoadedWhisper, load_whisper
 
 
@@ -14,7 +15,8 @@ class LoadedModels:
     """Whisper models by name, the diarizer and the emotion models, each loaded on first use.
 
     Whisper models are resolved through the cache up front (:meth:`resolve`), so a model missing
-    from the cache stops the batch before any audio is touched.
+    from the cache stops the batch before any audio is touched. Made before the run's threads
+    start, it limits the process's malloc arenas (:mod:`.arenas`) for them.
     """
 
     def __init__(
@@ -25,6 +27,7 @@ class LoadedModels:
         self.compute_type = compute_type
         self.threads = threads
         self.workers = workers
+        arenas.limit(workers)
         self._resolved: dict[str | None, Any] = {}
         self._loaded: dict[tuple, Any] = {}
         self._lock = threading.Lock()

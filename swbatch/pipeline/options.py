@@ -7,7 +7,7 @@ from dataclasses import field, make_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..flags import BATCH_FLAGS
-from .infer.options import AsrOptions
+from .infer.options import AsrOptions, model_batch_size
 
 if TYPE_CHECKING:
     from ..jobs import Job
@@ -41,13 +41,15 @@ def asr_options(job: Job, options: RunOptions) -> AsrOptions:
 PACKED_FILES = 16
 
 
-def files_in_flight(options: RunOptions, workers: int) -> int:
+def files_in_flight(options: RunOptions, workers: int, device: str) -> int:
     """Files worked on at once: two per worker, so that the model never waits while one file's
     outputs are written and the next is decoded; with cross-file batching enough to fill every
-    worker's next batch while the current one runs (short files are one chunk each); with
-    packing, enough to fill each of those windows with short clips. Each file in flight holds at
-    most one decoded window (5 min of audio: 19 MB) until it is done."""
-    windows = options.batch_size + 1 if options.batch_size > 1 and options.cross_file else 2
+    worker's next model call while the current one runs (short files are one chunk each; on the
+    CPU a call holds at most :data:`~.infer.options.CPU_BATCH_SIZE` chunks); with packing,
+    enough to fill each of those windows with short clips. Each file in flight holds at most one
+    decoded window (5 min of audio: 19 MB) until it is done."""
+    batch = model_batch_size(device, options.batch_size)
+    windows = batch + 1 if options.batch_size > 1 and options.cross_file else 2
     return workers * windows * (PACKED_FILES if options.pack else 1)
 
 

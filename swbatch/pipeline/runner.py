@@ -57,7 +57,7 @@ class Runner:
         device, options = for_device(options)
         self.options = options
         self.workers, threads = default_parallelism(device, options.workers, options.cpu_threads)
-        self.in_flight = files_in_flight(options, self.workers)
+        self.in_flight = files_in_flight(options, self.workers, device)
         self.models = LoadedModels(
             paths or configure_global_cache_env(for_writing=False),
             device,

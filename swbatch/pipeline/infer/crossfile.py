@@ -9,6 +9,9 @@ Each consumer hands its batch to faster-whisper's ``BatchedInferencePipeline`` a
 a 30-s slot per chunk (clip timestamps on the slots), so decoding is faster-whisper's own; each
 segment goes back to its chunk by the slot it starts in, then to its file's time line.
 
+On the CPU a consumer takes at most :data:`~.options.CPU_BATCH_SIZE` chunks a call, whatever the
+batch size: the memory a call holds grows with its chunks, its speed there does not.
+
 A failing batch is retried chunk by chunk, so one bad file fails alone. CUDA out-of-memory halves
 the batch size for the rest of the run (said once on stderr) and the same chunks are decoded again.
 """
@@ -34,6 +37,7 @@ from ..cancel import STOP, check
 from .chunks import MAX_SECONDS, lane_bounds
 from .lockstep import Decoder, Step
 from .model import LoadedWhisper
+from .options import model_batch_size
 
 if TYPE_CHECKING:
     from .options import AsrOptions
@@ -181,15 +185,15 @@ class Batcher:
 
     def __init__(self, loaded: LoadedWhisper, batch_size: int, consumers: int) -> None:
         self.loaded = loaded
-        self.batch_size = batch_size
+        self.batch_size = model_batch_size(loaded.device, batch_size)
         self._queues: dict[str, deque[_Chunk]] = {}
         self._decoders: dict[str, Decoder] = {}
         self._submitted: dict[str, float] = {}  # when each queue last grew
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._warned = False
-        #: batches decoded and chunks in them (their ratio is how full batches ran)
-        self.batches_run = self.chunks_run = 0
+        #: batches decoded, chunks in them (their ratio is how full batches ran), the largest
+        self.batches_run = self.chunks_run = self.largest_run = 0
         for n in range(max(1, consumers)):
             threading.Thread(target=self._consume, name=f"swbatch-batch-{n}", daemon=True).start()
 
@@ -278,6 +282,7 @@ class Batcher:
         with self._cond:
             self.batches_run += 1
             self.chunks_run += len(batch)
+            self.largest_run = max(self.largest_run, len(batch))
         return parts
 
 

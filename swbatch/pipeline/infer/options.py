@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: on the CPU, chunks one worker puts through the model in one call, whatever ``--batch-size``
+#: asks: each chunk holds 65 to 90 MB while its call runs (tiny.en, beam 5, one thread: peak RSS
+#: 260 MiB at 1 chunk a call, 530 MiB at 4, 782 MiB at 8), and on one thread per worker a bigger
+#: call is no faster (docs/performance.md)
+CPU_BATCH_SIZE = 2
+
+
+def model_batch_size(device: str, batch_size: int) -> int:
+    """Chunks decoded in one model call: ``batch_size``, at most :data:`CPU_BATCH_SIZE` on the
+    CPU (a GPU runs a batch in parallel; its memory is bounded by halving on out-of-memory)."""
+    return batch_size if device == "cuda" else max(1, min(batch_size, CPU_BATCH_SIZE))
+
 
 @dataclass(frozen=True)
 class AsrOptions:

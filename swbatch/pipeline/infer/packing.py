@@ -33,6 +33,7 @@ from ...audio import SAMPLE_RATE
 from ..cancel import STOP, check
 from .chunks import MAX_SECONDS
 from .model import LoadedWhisper
+from .options import model_batch_size
 
 if TYPE_CHECKING:
     from .options import AsrOptions
@@ -98,9 +99,11 @@ class Packer:
     """Clips of many files in, packed windows through the model, each clip's segments back.
 
     No thread of its own: the worker thread whose clip overflows a window decodes that window for
-    all the clips in it. A part-filled window is decoded only when the model has room for it
-    (fewer windows being decoded than it runs at once) and no clip has come for
-    :data:`LINGER_SECONDS`: while the model is busy, waiting costs nothing and fills the window.
+    all the clips in it. At most :attr:`room` windows are decoded at once (as many as the model
+    runs at once: each window being decoded holds the model's working memory for it; the other
+    full windows wait for a slot, their clips' threads waiting with them). A part-filled window is
+    decoded only when there is room for it and no clip has come for :data:`LINGER_SECONDS`: while
+    the model is busy, waiting costs nothing and fills the window.
     """
 
     def __init__(self, loaded: LoadedWhisper, batch_size: int) -> None:
@@ -111,7 +114,10 @@ class Packer:
         #: windows decoded, clips in them, and clips given back to be decoded alone
         self.windows_run = self.clips_packed = self.clips_alone = 0
         self._decoding = 0  # windows being decoded now
-        self._room = loaded.workers * max(1, batch_size)
+        #: windows decoded at once, at most; and the most there were (a run's counter)
+        self.room = loaded.workers * model_batch_size(loaded.device, batch_size)
+        self.most_decoding = 0
+        self._slots = threading.BoundedSemaphore(self.room)
 
     def transcribe(self, samples: np.ndarray, kwargs: dict) -> tuple[list, int] | None:
         """The clip's segments (in its own time) and how many clips shared its window, or None:
@@ -136,7 +142,7 @@ class Packer:
                 if STOP.is_set() and waiting:
                     queue.remove(clip)
                 stale = time.monotonic() - self._arrived[key] >= LINGER_SECONDS
-                stale = stale and self._decoding < self._room
+                stale = stale and self._decoding < self.room
                 take = _fitting(queue) if waiting and stale else 0
                 window = [queue.pop(0) for _ in range(take)]
             check()
@@ -153,8 +159,11 @@ class Packer:
             audio[start : start + len(clip.samples)] = clip.samples
             spans.append((start / SAMPLE_RATE, (start + len(clip.samples)) / SAMPLE_RATE))
             start += len(clip.samples) + _GAP
+        while not self._slots.acquire(timeout=0.2):
+            check()
         with self._lock:
             self._decoding += 1
+            self.most_decoding = max(self.most_decoding, self._decoding)
         try:
             segments = self._decode(audio[: start - _GAP], dict(kwargs))
             parts = split(segments, spans, keep_words=kwargs.get("word_timestamps", False))
@@ -163,6 +172,7 @@ class Packer:
         finally:
             with self._lock:
                 self._decoding -= 1
+            self._slots.release()
         with self._lock:
             self.windows_run += 1
             self.clips_packed += sum(p is not None for p in parts)
