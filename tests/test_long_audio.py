@@ -224,6 +224,8 @@ def test_killed_long_job_resumes_from_its_checkpoint(tmp_path, recording, demo_e
         {k: s[k] for k in ("start", "end", "text")} for s in docs["straight"]["segments"]
     ]
     assert docs["killed"]["duration"] == docs["straight"]["duration"]
+    # the silence gate hears every window again on resume: it drops exactly what it did straight
+    assert docs["killed"]["dropped_over_silence"] == docs["straight"]["dropped_over_silence"]
     assert list((roots["killed"] / ".swbatch" / "checkpoints").iterdir()) == []
 
     # a finished job done again (--overwrite) is checkpointed and resumed the same way

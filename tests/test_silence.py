@@ -93,16 +93,17 @@ def test_speech_between_long_non_speech_reads_as_well_as_the_speech_alone(tmp_pa
 
 
 def test_the_gate_drops_no_real_speech(tmp_path, demo_env):
-    """Real speech, quiet test-other voices included, as one joined recording (windowed) and as
-    single utterances packed into shared windows (the defaults): the gate drops no segment."""
+    """Real speech, quiet test-other voices included, as one joined recording cut into 60-s
+    windows (the VAD of each window in file time) and as single utterances packed into shared
+    windows (the defaults): the gate drops no segment."""
     utts = utterances(subset="test-other")[:30]
     assert len(utts) == 30, "the real-speech set has test-other utterances"
     raw = tmp_path / "raw_audio"
     joined = join(utts, raw / "joined.wav")
     for u in utts[:12]:
         (raw / u.path.name).symlink_to(u.path)
-    found = documents(tmp_path, env=demo_env)
-    assert len(found) == 13
+    found = documents(tmp_path, env={**demo_env, "SWBATCH_WINDOW_SECONDS": "60"})
+    assert len(found) == 13 and found["joined.wav"]["windows"]["count"] > 2
     assert {name: d["dropped_over_silence"] for name, d in found.items()
             if d["dropped_over_silence"]} == {}  # fmt: skip
     assert any(d["options"].get("packed_clips") for d in found.values()), "packing was on"
