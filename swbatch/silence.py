@@ -1,9 +1,10 @@
 """The silence gate: a transcript keeps no words where voice activity detection hears no speech.
 
-Whisper writes text over silence and noise ("You" over digital silence, "." over room tone,
-"Thank you." over hold music; faster-whisper issue 826). VAD before decoding (``--vad``) stops
-that but costs words on real recordings (Silero misses quiet speech: 2.2 WER points on the long
-LibriSpeech recording) and keeps short files from sharing windows. So by default everything is
+Whisper writes text over silence and noise ("You" over digital silence and "." over room tone
+from tiny.en here; users report "Thank you." over hold music and loops, faster-whisper issue
+826). VAD before decoding (``--vad``) stops that but costs words on real recordings (Silero
+misses quiet speech: 2.2 WER points on the long LibriSpeech recording) and keeps short files
+from sharing windows. So by default everything is
 decoded as before, and afterwards a segment is dropped only when Silero VAD hears no speech at
 all within its span widened by :data:`PAD` seconds each side. A real segment whose times Whisper
 stretched into a silence next to it still touches speech and is kept (a gate on the share of a
