@@ -4,9 +4,9 @@ Whisper writes text over silence and noise ("You" over digital silence and "." o
 from tiny.en here; users report "Thank you." over hold music and loops, faster-whisper issue
 826). VAD before decoding (``--vad``) stops that but costs words on real recordings (Silero
 misses quiet speech: 2.2 WER points on the long LibriSpeech recording) and keeps short files
-from sharing windows. So by default everything is
-decoded as before, and afterwards a segment is dropped only when Silero VAD hears no speech at
-all within its span widened by :data:`PAD` seconds each side. A real segment whose times Whisper
+from sharing windows. So by default everything is decoded as before, and afterwards a segment
+is dropped only when Silero VAD hears no speech at all within its span widened by :data:`PAD`
+seconds each side. A real segment whose times Whisper
 stretched into a silence next to it still touches speech and is kept (a gate on the share of a
 segment's time on speech dropped such sentences). Measured in docs/performance.md ("Silence and
 non-speech: the defaults"; ``benchmarks/silence.py``).
