@@ -3,7 +3,9 @@
 Everything lives in ``OUTPUT_DIR/.swbatch/``:
 
 - ``status.jsonl``: one line per finished job attempt (done / failed with reason / skipped),
-  appended, so a crash loses at most the line being written and never earlier ones;
+  appended, so a crash loses at most the line being written and never earlier ones; the disk
+  past its end is kept allocated (:data:`STATUS_RESERVE_BYTES`), so when a run fills the disk the
+  jobs that fail for it are still recorded as failed rather than stopping the batch;
 - ``claims/``: one file per job, held with ``flock`` while the job runs (the job's *claim*), so
   two processes on the same folder never do the same job, and a killed process's claim goes with
   it (the kernel releases it), so nothing has to be cleaned up before a rerun. ("Lock" is kept
@@ -15,6 +17,7 @@ Everything lives in ``OUTPUT_DIR/.swbatch/``:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
@@ -35,6 +38,10 @@ CLAIMS_DIR = "claims"
 _SUMMARY_NAME = re.compile(r"^summary(?:-(\d+)-of-(\d+))?\.json$")
 #: the reason recorded for a job skipped because its outputs exist
 ALREADY_DONE = "already done"
+#: disk kept allocated past the end of status.jsonl (room for about 30 failure lines): which
+#: write meets a full disk first is otherwise chance, and when it is the status line the whole
+#: batch stops (exit 2) instead of each job failing with its reason (exit 1)
+STATUS_RESERVE_BYTES = 16 * 1024
 
 
 @dataclass
@@ -144,6 +151,7 @@ class BatchState:
             fd = os.open(self.status_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 os.write(fd, line.encode("utf-8"))
+                _reserve(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -198,14 +206,32 @@ class StateError(SwbatchError):
 
 
 def _end_with_newline(path: Path) -> None:
-    """Create the record if absent; end a line torn by a full disk, so the next one is whole."""
+    """Create the record if absent; end a line torn by a full disk, so the next one is whole;
+    reserve room past its end."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             os.write(fd, b"\n")
+        _reserve(fd)
     finally:
         os.close(fd)
+
+
+def _reserve(fd: int) -> None:
+    """Keep :data:`STATUS_RESERVE_BYTES` allocated past the end of ``fd`` without changing its
+    size or content: Linux's ``fallocate`` with ``FALLOC_FL_KEEP_SIZE`` (ext4, xfs, btrfs, tmpfs;
+    appends then land in blocks already allocated). Where there is no such call or filesystem
+    support, or the disk is already full, nothing is reserved and appends go on as before."""
+    fallocate = getattr(_LIBC, "fallocate", None)
+    if fallocate is not None:
+        fallocate(fd, _FALLOC_FL_KEEP_SIZE, os.fstat(fd).st_size, STATUS_RESERVE_BYTES)
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_FALLOC_FL_KEEP_SIZE = 1
+if hasattr(_LIBC, "fallocate"):
+    _LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 
 
 def read_status(output_dir: Path) -> list[dict]:

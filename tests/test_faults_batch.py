@@ -8,6 +8,7 @@ final name is partial, empty or invalid, and the status record agrees with the o
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import random
@@ -145,7 +146,7 @@ def test_two_processes_on_one_root_never_repeat_a_job(tmp_path, speech_files, de
 @NEEDS_ROOT
 def test_disk_full_fails_jobs_cleanly_and_a_rerun_finishes(tmp_path, speech_files, demo_env):
     out = tmp_path / "out"
-    with mounted_tmpfs(out, "48k"):
+    with mounted_tmpfs(out, "64k"):
         wav = next(iter(speech_files.values()))
         names = [f"m{i}.wav" for i in range(6)]
         for name in names:
@@ -173,6 +174,28 @@ def test_disk_full_fails_jobs_cleanly_and_a_rerun_finishes(tmp_path, speech_file
         assert again.returncode == 0, again.stderr
         assert check_outputs_complete(out) == set(names)
         assert all(p.read_bytes() == data for p, data in before.items())  # earlier outputs intact
+
+
+@NEEDS_ROOT
+def test_a_full_disk_still_takes_the_failure_lines(tmp_path):
+    """Which write meets a full disk first is chance (CI once met it at a status line, and the
+    batch stopped with exit 2 where each job should have failed with its reason): the status
+    record keeps room past its end, so failure lines still land on a disk with no byte left."""
+    from swbatch.status import BatchState, JobRecord
+
+    out = tmp_path / "out"
+    with mounted_tmpfs(out, "64k"):
+        state = BatchState(out)
+        with (out / "ballast").open("wb", buffering=0) as ballast, contextlib.suppress(OSError):
+            while True:  # fill the disk to the last byte
+                ballast.write(b"x" * 1024)
+        with pytest.raises(OSError):
+            (out / "one-more").write_bytes(b"x" * 4096)
+        reason = f"cannot write {out / ('x' * 40)}.json: No space left on device"
+        for i in range(20):  # about 7 KiB of lines: past the page the record had
+            state.record(JobRecord(id=f"m{i}.wav", audio=str(tmp_path / f"m{i}.wav"),
+                                   state="failed", reason=reason))  # fmt: skip
+        assert [r["id"] for r in read_status(out)] == [f"m{i}.wav" for i in range(20)]
 
 
 # --- permissions (as an unprivileged user) -------------------------------------------------------
