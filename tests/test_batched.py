@@ -1,8 +1,12 @@
-"""Batched inference (``--batch-size``) through the real CLI with the real tiny.en model.
+"""Batched inference (``--batch-size``) through the real CLI, real tiny.en, real speech.
 
-Without ``--vad`` faster-whisper's batched pipeline refuses audio longer than 30 s unless given clip
-boundaries; swbatch gives it 30-s chunks cut at quiet points. The batched path must keep the
-sequential path's accuracy (WER within 0.03 on the same files) and continuous timestamps.
+The batched path decodes a long file in lanes (``infer/lockstep.py``), each as faster-whisper's
+loop decodes a file; it must read real recordings about as well as the sequential path and lose
+no speech: issue 20 found whole phrases missing where a lane's last chunk stopped at a timestamp
+pair and the lane was ended there. The set is LibriSpeech (tests/data/real, see its SOURCES.md):
+about 4.7 minutes joined into one recording (one 5-minute window, cut into two lanes), and three
+short utterances as their own files. Never word for word: int8 kernels differ with batch shape
+and CPU, so the checks are error rates with a margin.
 """
 
 from __future__ import annotations
@@ -11,28 +15,41 @@ import json
 from pathlib import Path
 
 import pytest
+import real_speech as rs
 from conftest import run_cli
-from speech import SENTENCES, have_espeak, speak, word_error_rate
 
-pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng makes the speech")
-
-#: about 5 minutes of speech at espeak-ng's 120 words/minute
-LONG_TEXT = " ".join(SENTENCES[i % len(SENTENCES)] for i in range(0, 80 * 3, 3))
+#: joined speech, seconds: past two lanes' worth (chunks.LANE_SECONDS), inside one window
+LONG_SECONDS = 280.0
+#: how much worse than sequential the batched WER may read on this set (its measured gap is
+#: under 0.01 on 14 minutes; 4.7 minutes of real speech move by about a point from run to run)
+WER_MARGIN = 0.02
+#: more deleted words than sequential allowed: the lost-lane-end fault deleted 45 more words on
+#: the 14-minute recording and 7 more on this one (batched now deletes fewer than sequential)
+DELETIONS_MARGIN = 4
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, str]:
-    """raw_audio holding one 5-minute file and three short ones: {relative name: text}."""
+    """raw_audio holding the joined recording and three short utterances: {path: reference}."""
     raw = tmp_path_factory.mktemp("batched-corpus") / "raw_audio"
-    texts = {"long.wav": LONG_TEXT, **{f"short{i}.wav": SENTENCES[i] for i in range(3)}}
-    for name, text in texts.items():
-        speak(raw / name, text)
-    return {str(raw / name): text for name, text in texts.items()}
+    utts, total = [], 0.0
+    for u in rs.utterances(subset="test-other"):
+        if total + u.duration_s + 1 > LONG_SECONDS:
+            break
+        utts.append(u)
+        total += u.duration_s + 1
+    joined = rs.join(utts, raw / "long.wav")
+    shorts = [u for u in rs.utterances(max_duration=8.0, min_duration=2.0) if u not in utts][:3]
+    refs = {str(joined.path): joined.text}
+    for u in shorts:
+        (raw / u.path.name).symlink_to(u.path)
+        refs[str(raw / u.path.name)] = u.text
+    return refs
 
 
 def transcribe(tmp_path: Path, corpus: dict[str, str], env: dict, *flags: str) -> dict[str, dict]:
     """Run the CLI over a copy of the corpus with ``flags``; {name: output document}."""
-    root = tmp_path / "_".join(f.strip("-") for f in flags) if flags else tmp_path / "sequential"
+    root = tmp_path / ("_".join(f.strip("-") for f in flags) or "sequential")
     (root / "raw_audio").mkdir(parents=True)
     for src in corpus:
         (root / "raw_audio" / Path(src).name).symlink_to(src)
@@ -45,10 +62,15 @@ def transcribe(tmp_path: Path, corpus: dict[str, str], env: dict, *flags: str) -
     }
 
 
-def wer(corpus: dict[str, str], docs: dict[str, dict]) -> float:
-    names = [Path(src).name for src in corpus]
-    hyps = [" ".join(s["text"] for s in docs[n]["segments"]) for n in names]
-    return word_error_rate(list(corpus.values()), hyps)
+def errors(corpus: dict[str, str], docs: dict[str, dict]) -> tuple[float, int]:
+    """Corpus WER and deleted words over every file, after Whisper's normaliser."""
+    import jiwer
+
+    refs = [rs.normalize(text) for text in corpus.values()]
+    hyps = [rs.normalize(" ".join(s["text"] for s in docs[Path(src).name]["segments"]))
+            for src in corpus]  # fmt: skip
+    out = jiwer.process_words(refs, hyps)
+    return out.wer, out.deletions
 
 
 def assert_continuous(doc: dict) -> None:
@@ -60,14 +82,18 @@ def assert_continuous(doc: dict) -> None:
     assert segments[-1]["end"] > doc["duration"] - 10
 
 
-def test_batched_matches_sequential_accuracy_with_and_without_vad(tmp_path, corpus, demo_env):
+def test_batched_reads_real_speech_as_well_as_sequential_with_and_without_vad(
+    tmp_path, corpus, demo_env
+):
     sequential = transcribe(tmp_path, corpus, demo_env)
     batched = transcribe(tmp_path, corpus, demo_env, "--batch-size", "8", "--word-timestamps")
     with_vad = transcribe(tmp_path, corpus, demo_env, "--batch-size", "8", "--vad")
-    baseline = wer(corpus, sequential)
-    assert baseline < 0.1
+    baseline, baseline_deleted = errors(corpus, sequential)
+    assert baseline < 0.2  # tiny.en on test-other: the Whisper paper reads 0.146
     for docs in (batched, with_vad):
-        assert wer(corpus, docs) <= baseline + 0.03
+        wer, deleted = errors(corpus, docs)
+        assert wer <= baseline + WER_MARGIN, (wer, baseline)
+        assert deleted <= baseline_deleted + DELETIONS_MARGIN, (deleted, baseline_deleted)
         assert docs["long.wav"]["options"]["batch_size"] == 8
         assert_continuous(docs["long.wav"])
     # word times are continuous too, and each word lies inside its segment
@@ -75,4 +101,4 @@ def test_batched_matches_sequential_accuracy_with_and_without_vad(tmp_path, corp
         assert seg["words"]
         assert all(seg["start"] - 0.5 <= w["start"] <= w["end"] <= seg["end"] + 0.5
                    for w in seg["words"])  # fmt: skip
-    assert batched["long.wav"]["segments"][-1]["words"][-1]["end"] > 250
+    assert batched["long.wav"]["segments"][-1]["words"][-1]["end"] > LONG_SECONDS - 30

@@ -23,7 +23,7 @@ MAX_SECONDS = 30.0
 SEARCH_SECONDS = 5.0
 #: the shortest lane: each lane starts without the text before it, so fewer, longer lanes are
 #: more accurate and more lanes fill batches from one file
-LANE_SECONDS = 60.0
+LANE_SECONDS = 120.0
 
 
 def chunk_bounds(samples: np.ndarray) -> list[tuple[float, float]]:

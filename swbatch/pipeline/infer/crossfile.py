@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 #: how long a consumer waits for a batch to fill before it decodes a partial one
 LINGER_SECONDS = 0.05
 _SLOT = int(MAX_SECONDS * SAMPLE_RATE)
+#: one feature frame (10 ms): less audio than this is left undecoded, as in faster-whisper's loop
+_FRAME = SAMPLE_RATE // 100
 
 
 def decode(
@@ -78,35 +80,35 @@ def _decode_lanes(batch: Batcher, kwargs: dict, samples, prompt, lanes: int) -> 
     """Every lane of the window, a step at a time, each step's chunks in the shared batches."""
     decoder = batch.decoder(kwargs)
     bounds = lane_bounds(samples, lanes)
-    seeks = [start for start, _ in bounds]
     prompts = [decoder.initial_prompt(prompt)] + [[] for _ in bounds[1:]]
+    return [seg for lane in _run_lanes(batch, kwargs, samples, bounds, prompts) for seg in lane]
+
+
+def _run_lanes(batch: Batcher, kwargs: dict, samples, bounds, prompts: list) -> list[list]:
+    """Each lane's segments: steps of all lanes go to the shared batches together until every
+    lane is transcribed to its end (as the loop, a lane ends when less than a frame is left)."""
+    seeks = [start for start, _ in bounds]
     found: list[list] = [[] for _ in bounds]
     while True:
-        active = [i for i, (_, end) in enumerate(bounds) if seeks[i] < end]
+        active = [i for i, (_, end) in enumerate(bounds) if end - seeks[i] >= _FRAME]
         if not active:
-            return [seg for lane in found for seg in lane]
+            return found
         steps = [Step(samples[seeks[i] : min(seeks[i] + _SLOT, bounds[i][1])], prompts[i],
                       seeks[i] / SAMPLE_RATE, seeks[i] + _SLOT >= bounds[i][1])
                  for i in active]  # fmt: skip
         for i, step, done in zip(active, steps, _wait(batch.submit(kwargs, steps)), strict=True):
             found[i].extend(done.segments)
-            if step.last:  # all the lane gets (a rounding remainder is no audio to decode)
-                seeks[i] = bounds[i][1]
-            else:
-                seeks[i] += max(1, min(len(step.samples), round(done.consumed * SAMPLE_RATE)))
+            seeks[i] += max(_FRAME, min(len(step.samples), round(done.consumed * SAMPLE_RATE)))
             prompts[i] = done.prompt
 
 
-def decode_chunks(
-    loaded: LoadedWhisper, batch_size: int, kwargs: dict, chunks: list[tuple[np.ndarray, float]]
-) -> list[list]:
-    """Each chunk's segments, each chunk (at most 30 s) one lane of one step in the shared batches
-    (packing's hook: a packed window is one chunk)."""
+def decode_clip(loaded: LoadedWhisper, batch_size: int, kwargs: dict, samples) -> list:
+    """The segments of audio of at most 30 s, its steps in the shared batches (packing's hook: a
+    packed window is one lane); times count from its start."""
     batch = batcher(loaded, batch_size)
     kwargs = {k: v for k, v in kwargs.items() if k not in ("vad_filter", "vad_parameters")}
     batch.decoder(kwargs)
-    steps = [Step(samples, [], offset, last=True) for samples, offset in chunks]
-    return [done.segments for done in _wait(batch.submit(kwargs, steps))]
+    return _run_lanes(batch, kwargs, samples, [(0, len(samples))], [[]])[0]
 
 
 def _wait(future: Future) -> list:

@@ -39,7 +39,7 @@ class Step:
     prompt: list[int]
     #: seconds of ``samples[0]`` on the window's time line
     offset: float
-    #: the samples reach the end of the lane: what is decoded now is all the lane gets
+    #: the samples reach the end of the lane: words still open at its end are closed there
     last: bool = False
 
 
@@ -180,8 +180,10 @@ class Decoder:
             tokenizer=self.tokenizer, tokens=tokens, time_offset=step.offset,
             segment_size=size, segment_duration=duration, seek=start,
         )  # fmt: skip
-        seek = size if step.last else seek - start
-        return {"parts": parts, "seek": seek, "single": single, "outcome": outcome}
+        # As in the loop, text that ends with a timestamp pair is cut short of the chunk's end
+        # (the model saw the next segment start but not finish): the lane goes on from there,
+        # last step or not. Ending every last step at its end lost up to 13 s of speech there.
+        return {"parts": parts, "seek": seek - start, "single": single, "outcome": outcome}
 
     def _add_words(self, decoded: list[dict], steps, encoded, sizes: list[int]) -> None:
         """Word times for every lane in one alignment pass; as the loop does, a lane whose last
@@ -193,7 +195,7 @@ class Decoder:
                                   last_speech_timestamp=0.0)  # fmt: skip
         for d, step in zip(decoded, steps, strict=True):
             words = [w for p in d["parts"] for w in p.get("words", [])]
-            if not (d["single"] or step.last) and words and words[-1]["end"] > step.offset:
+            if not d["single"] and words and words[-1]["end"] > step.offset:
                 d["seek"] = round((words[-1]["end"] - step.offset) * model.frames_per_second)
 
     def _finish(self, step: Step, d: dict) -> Decoded:

@@ -182,12 +182,12 @@ class Packer:
 
     def _decode(self, audio: np.ndarray, kwargs: dict) -> list:
         if self.batch_size > 1:  # a slot of a cross-file batch
-            from .crossfile import decode_chunks
+            from .crossfile import decode_clip
 
             # batched decoding has no timestamp tokens (one segment per window): split by words
             kwargs.update(word_timestamps=True)
             kwargs.pop("vad_filter", None)
-            return decode_chunks(self.loaded, self.batch_size, kwargs, [(audio, 0.0)])[0]
+            return decode_clip(self.loaded, self.batch_size, kwargs, audio)
         segments, _info = self.loaded.model.transcribe(audio, **kwargs)
         return list(segments)
 
