@@ -215,7 +215,7 @@ def main() -> None:
         print(f"-- {name}", flush=True)
         listed = NONSPEECH_ROWS if name == "nonspeech" else SPEECH_ROWS
         if name.startswith("mixed"):
-            listed = listed[:2]  # defaults and --vad: speech among non-speech reads the same
+            listed = listed[:3]  # defaults, --vad, --batch-size 8: speech among non-speech
         runs = {"faster-whisper (plain)": lambda data=data: plain(data["root"], model_path)}
         for label, flags in listed:
             out = work / "out" / name / label.split(" (")[0].replace(" ", "_")
