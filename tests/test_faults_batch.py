@@ -146,14 +146,21 @@ def test_two_processes_on_one_root_never_repeat_a_job(tmp_path, speech_files, de
 @NEEDS_ROOT
 def test_disk_full_fails_jobs_cleanly_and_a_rerun_finishes(tmp_path, speech_files, demo_env):
     out = tmp_path / "out"
-    with mounted_tmpfs(out, "64k"):
-        wav = next(iter(speech_files.values()))
-        names = [f"m{i}.wav" for i in range(6)]
-        for name in names:
-            shutil.copy(wav, tmp_path / name)
-        manifest = tmp_path / "jobs.yaml"
+    wav = next(iter(speech_files.values()))
+    names = [f"m{i}.wav" for i in range(6)]
+    for name in names:
+        shutil.copy(wav, tmp_path / name)
+    manifest = tmp_path / "jobs.yaml"
+    args = ["run", str(manifest), "--workers", "1", "--word-timestamps"]
+    # The disk's size from what one job takes on this machine (outputs, record, summary): room
+    # for that and a quarter as much again, so the first job finishes and the disk fills before the
+    # sixth (a fixed size broke where transcripts or paths ran longer)
+    manifest.write_text(f"output_dir: out\ndefaults: {{model: demo}}\njobs: {names[:1]}\n")
+    with mounted_tmpfs(out, "4m"):
+        assert run_cli(args, demo_env).returncode == 0
+        one_job = shutil.disk_usage(out).used
+    with mounted_tmpfs(out, f"{(one_job + one_job // 4) // 1024}k"):
         manifest.write_text(f"output_dir: out\ndefaults: {{model: demo}}\njobs: {names}\n")
-        args = ["run", str(manifest), "--workers", "1", "--word-timestamps"]
         res = run_cli(args, demo_env)
         assert res.returncode == 1, res.stderr
         assert "Traceback" not in res.stderr
