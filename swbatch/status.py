@@ -223,15 +223,15 @@ def _reserve(fd: int) -> None:
     size or content: Linux's ``fallocate`` with ``FALLOC_FL_KEEP_SIZE`` (ext4, xfs, btrfs, tmpfs;
     appends then land in blocks already allocated). Where there is no such call or filesystem
     support, or the disk is already full, nothing is reserved and appends go on as before."""
-    fallocate = getattr(_LIBC, "fallocate", None)
-    if fallocate is not None:
-        fallocate(fd, _FALLOC_FL_KEEP_SIZE, os.fstat(fd).st_size, STATUS_RESERVE_BYTES)
+    if _FALLOCATE is not None:
+        _FALLOCATE(fd, _FALLOC_FL_KEEP_SIZE, os.fstat(fd).st_size, STATUS_RESERVE_BYTES)
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
+#: the C library's fallocate(2), or None where it has none
+_FALLOCATE = getattr(ctypes.CDLL(None, use_errno=True), "fallocate", None)
 _FALLOC_FL_KEEP_SIZE = 1
-if hasattr(_LIBC, "fallocate"):
-    _LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+if _FALLOCATE is not None:
+    _FALLOCATE.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 
 
 def read_status(output_dir: Path) -> list[dict]:

@@ -116,9 +116,8 @@ class Packer:
         self._pending: dict[str, list[_Clip]] = {}
         self._arrived: dict[str, float] = {}
         self._lock = threading.Lock()
-        #: windows decoded, clips split from them, clips packed again after a split that was not
-        #: clean, and clips given back to be decoded alone
-        self.windows_run = self.clips_packed = self.clips_repacked = self.clips_alone = 0
+        #: windows decoded, clips split from them, and clips given back to be decoded alone
+        self.windows_run = self.clips_packed = self.clips_alone = 0
         self._decoding = 0  # windows being decoded now
         #: windows decoded at once, at most; and the most there were (a run's counter)
         self.room = loaded.workers * model_batch_size(loaded.device, batch_size)
@@ -132,8 +131,6 @@ class Packer:
         decode alone, a tenth of the run's compute)."""
         result = self._packed_once(samples, kwargs)
         if result is _AGAIN:
-            with self._lock:
-                self.clips_repacked += 1
             result = self._packed_once(samples, kwargs)
         if result is _AGAIN:
             with self._lock:
