@@ -37,7 +37,7 @@ from swbatch.speakers import SpeakerTurn  # noqa: E402
 
 GRID = {"centroid": (0.7, 0.8, 0.9), "average": (0.4, 0.5, 0.6)}
 SIZES = (3, 12, 20)
-LINKS = (0.3, 0.4, 0.5, 0.6, 0.7)
+LINKS = (0.4, 0.45, 0.5, 0.55, 0.6)
 
 
 def embed(pipeline, samples, start: float) -> dict:
@@ -103,9 +103,13 @@ def diarize_cached(pipeline, piece: dict, clustering: dict):
 
 
 def window_speakers(pipeline, cache: dict, clustering: dict) -> list[WindowSpeakers]:
-    """Each cached window diarized with ``clustering``, as the windowed path hands it to linking."""
-    from swbatch.diarization import _turns
+    """Each cached window diarized with ``clustering`` as swbatch diarizes a window (the minimum
+    cluster size lowered to ``WINDOW_MIN_CLUSTER_SIZE``), as the windowed path hands it to
+    linking."""
+    from swbatch.diarization import WINDOW_MIN_CLUSTER_SIZE, _turns
 
+    size = min(clustering["min_cluster_size"], WINDOW_MIN_CLUSTER_SIZE)
+    clustering = {**clustering, "min_cluster_size": size}
     pieces = []
     for piece in cache["windows"]:
         output = diarize_cached(pipeline, piece, clustering)
@@ -224,7 +228,8 @@ def table(rows: list[dict], cosine: dict, args) -> str:
     lines = [
         f"# Clustering sweep on cached CAM++ embeddings: {args.recording}, step {args.step}",
         "",
-        f"Machine: {machine()}. DER without collar; speakers found in brackets.",
+        f"Machine: {machine()}. DER without collar; speakers found in brackets. Min size: the"
+        " whole file's; windows use the smaller of it and swbatch's WINDOW_MIN_CLUSTER_SIZE.",
         "",
         f"Cosine of clean chunk embeddings ({cosine['chunks']} chunks), percentiles "
         f"{cosine['percentiles']}: same reader {cosine['same']}, different "

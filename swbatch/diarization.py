@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "pyannote/speaker-diarization-community-1"
 INSTALL_HINT = "pip install 'swbatch[diarization]'"
+#: a window's agglomerative clustering keeps clusters of this many chunk embeddings as speakers
+#: of their own; pipelines tuned for whole files fold smaller ones into the nearest large one
+#: (3.1: 12), which in a 5-minute window with many voices folds people together for good, while
+#: a voice split into pieces is joined again by linking (docs/diarization-emotion.md measures it)
+WINDOW_MIN_CLUSTER_SIZE = 3
 
 
 def _import_pyannote() -> tuple[Any, Any]:
@@ -110,9 +115,10 @@ class Diarizer:
     ) -> list[SpeakerTurn]:
         """Speaker turns of a long file, one window at a time (memory bounded by a window).
 
-        Each window is diarized alone, with at most ``num_speakers or max_speakers`` speakers;
-        then all windows' speakers are clustered by their centroid embeddings into file-wide
-        labels (:func:`swbatch.linking.link_windows`, cosine ``link_similarity``).
+        Each window is diarized alone, with at most ``num_speakers or max_speakers`` speakers
+        and small clusters kept (:data:`WINDOW_MIN_CLUSTER_SIZE`); then all windows' speakers
+        are clustered by their centroid embeddings into file-wide labels
+        (:func:`swbatch.linking.link_windows`, cosine ``link_similarity``).
         A minimum number of speakers cannot be asked of every window, so it is not passed on.
         """
         limit = num_speakers or max_speakers
@@ -124,7 +130,9 @@ class Diarizer:
                         limit: int | None = None) -> Iterable[WindowSpeakers]:  # fmt: skip
         """Each window's turns (file time, the window's own labels) and speaker centroids."""
         for window in windows:
-            annotation, embeddings = self._run(window.samples, sample_rate, max_speakers=limit)
+            annotation, embeddings = self._run(
+                window.samples, sample_rate, WINDOW_MIN_CLUSTER_SIZE, max_speakers=limit
+            )
             labels = annotation.labels()
             if not labels:
                 continue
@@ -140,14 +148,27 @@ class Diarizer:
                 [annotation.label_duration(label) for label in labels],
             )
 
-    def _run(self, audio: np.ndarray, sample_rate: int, **speakers: int | None) -> tuple:
-        """(pyannote annotation, speaker centroid embeddings or None) of one waveform."""
+    def _run(self, audio: np.ndarray, sample_rate: int, min_cluster_size: int | None = None,
+             **speakers: int | None) -> tuple:  # fmt: skip
+        """(pyannote annotation, speaker centroid embeddings or None) of one waveform; with
+        ``min_cluster_size``, a lower one for this call where the pipeline's clustering has
+        one (agglomerative; community-1's VBx has none and runs as it is)."""
         import numpy as np
 
         samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
         waveform = self._torch.from_numpy(samples).unsqueeze(0)
+        clustering = getattr(self.pipeline, "clustering", None)
+        tuned = getattr(clustering, "min_cluster_size", None) if min_cluster_size else None
         with self._lock, self._torch.inference_mode():
-            output = self.pipeline({"waveform": waveform, "sample_rate": sample_rate}, **speakers)
+            if tuned is not None:
+                clustering.min_cluster_size = min(tuned, min_cluster_size)
+            try:
+                output = self.pipeline(
+                    {"waveform": waveform, "sample_rate": sample_rate}, **speakers
+                )
+            finally:
+                if tuned is not None:
+                    clustering.min_cluster_size = tuned
         # pyannote 4 returns DiarizeOutput; 3.x (and legacy=True) a bare Annotation.
         annotation = getattr(output, "speaker_diarization", output)
         return annotation, getattr(output, "speaker_embeddings", None)

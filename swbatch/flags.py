@@ -119,7 +119,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("min_speakers", None, "lower bound on speakers", _nullable(whole(1)), shapes="diarize"),
     Flag("max_speakers", None, "upper bound on speakers", _nullable(whole(1)), shapes="diarize"),
     Flag("speaker_link_similarity", None, "files longer than a window: cosine similarity at which "
-         "speakers of different windows are one (default 0.4)", _nullable(number(-1.0, 1.0)),
+         "groups of window speakers are one speaker (default 0.5)", _nullable(number(-1.0, 1.0)),
          shapes="diarize"),
     Flag("emotion", False, "categorical speech emotion per segment (needs the emotion extra)",
          boolean, shapes="emotion"),

@@ -259,10 +259,13 @@ def test_window_speakers_are_linked_into_file_wide_labels():
     def near(v: np.ndarray) -> np.ndarray:
         return v + rng.normal(scale=0.2, size=16)
 
-    def window(start: float, *speakers: tuple[str, np.ndarray]) -> WindowSpeakers:
+    def window(start: float, *speakers: tuple[str, np.ndarray], seconds: float = 30.0,
+               together: bool = False) -> WindowSpeakers:  # fmt: skip
+        """One window, each speaker in a turn of its own (all at once with ``together``)."""
         labels = [f"SPEAKER_{i:02d}" for i in range(len(speakers))]
-        turns = [SpeakerTurn(start + i, start + i + 1, label) for i, label in enumerate(labels)]
-        return WindowSpeakers(turns, labels, [e for _, e in speakers], [1.0] * len(speakers))
+        turns = [SpeakerTurn(start + (0 if together else i), start + (0 if together else i) + 1,
+                             label) for i, label in enumerate(labels)]  # fmt: skip
+        return WindowSpeakers(turns, labels, [e for _, e in speakers], [seconds] * len(speakers))
 
     windows = [
         window(0, ("alice", near(alice)), ("bob", near(bob))),
@@ -278,12 +281,26 @@ def test_window_speakers_are_linked_into_file_wide_labels():
     # padding) gets a label of its own, never a wrong match
     assert by_voice == {"alice": {"SPEAKER_00"}, "bob": {"SPEAKER_01"}, "carol": {"SPEAKER_02"},
                         "padding": {"SPEAKER_03"}}  # fmt: skip
-    # two speakers of one window are never merged, however alike
-    same = [window(0, ("a", alice), ("b", alice + 1e-3))]
-    assert {t.speaker for t in link_windows(same)} == {"SPEAKER_00", "SPEAKER_01"}
-    # a speaker limit merges past the threshold, never within a window
+    # one voice split in two pieces by its window is joined; two alike voices that talk at the
+    # same time stay two people
+    split = [window(0, ("a", near(alice)), ("b", near(alice)))]
+    assert {t.speaker for t in link_windows(split)} == {"SPEAKER_00"}
+    overlapping = [window(0, ("a", alice), ("b", alice + 1e-3), together=True)]
+    assert {t.speaker for t in link_windows(overlapping)} == {"SPEAKER_00", "SPEAKER_01"}
+    # a piece with too little speech for a reliable embedding joins its nearest speaker, even
+    # below the threshold
+    voices = np.stack([alice, bob, carol])
+    noise = rng.normal(size=16)
+    noise -= voices.T @ np.linalg.lstsq(voices.T, noise, rcond=None)[0]  # apart from all three
+    blurred = alice / np.linalg.norm(alice) + 2.3 * noise / np.linalg.norm(noise)  # cosine 0.4
+    linked = link_windows([*windows, window(30, ("scrap", blurred), seconds=2.0)])
+    assert len({t.speaker for t in linked}) == 4 and linked[-1].speaker == "SPEAKER_00"
+    alone = link_windows([*windows, window(30, ("scrap", blurred))])  # 30 s: a speaker
+    assert len({t.speaker for t in alone}) == 5
+    # a speaker limit merges past the threshold, never two people who talk at the same time
     capped = link_windows(windows, limit=3)
     assert len({t.speaker for t in capped}) == 3
+    assert len({t.speaker for t in link_windows(overlapping, limit=1)}) == 2
     assert link_windows([]) == []
 
 
