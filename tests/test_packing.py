@@ -161,3 +161,35 @@ def test_shards_pack_and_transcribe_every_file_once(tmp_path, demo_env):
     found = docs(root)
     assert set(found) == set(truth)
     check_own_words(found, truth)
+
+
+def test_clips_of_a_doubtful_window_are_given_back():
+    """A window whose text needed Whisper's temperature fallback was sampled whole at a higher
+    temperature, neighbours too: every clip in it is given back (packed again, then alone). A
+    segment still repetitive or improbable gives back only the clips it touches."""
+    from faster_whisper.transcribe import Segment
+
+    from swbatch.pipeline.infer.packing import _doubtful, split
+
+    kwargs = {"temperature": [0.0, 0.2, 0.4], "log_prob_threshold": -1.0,
+              "compression_ratio_threshold": 2.4}  # fmt: skip
+    spans = [(0.0, 3.0), (4.5, 8.0), (9.5, 12.0)]
+
+    def window(temperature=0.0, **middle) -> list:
+        texts = ("the quick brown fox", "go home go home go home", "over the lazy dog")
+        return [
+            Segment(id=i, seek=0, start=low, end=high, text=text, tokens=[],
+                    avg_logprob=middle.get("avg_logprob", -0.3) if i == 1 else -0.3,
+                    compression_ratio=middle.get("compression_ratio", 1.2) if i == 1 else 1.2,
+                    no_speech_prob=0.01, words=None, temperature=temperature)
+            for i, ((low, high), text) in enumerate(zip(spans, texts, strict=True))
+        ]  # fmt: skip
+
+    def kept(segments: list) -> list[bool]:
+        parts = split(segments, spans, keep_words=False, doubtful=lambda s: _doubtful(s, kwargs))
+        return [part is not None for part in parts]
+
+    assert kept(window()) == [True, True, True]
+    assert kept(window(temperature=0.2)) == [False, False, False]
+    assert kept(window(compression_ratio=3.1)) == [True, False, True]
+    assert kept(window(avg_logprob=-1.6)) == [True, False, True]

@@ -9,7 +9,8 @@ Whisper's segments, cut by its timestamp tokens, or with word timestamps (asked 
 decoding, which has no timestamp tokens) its words; see :func:`split`.
 
 A clip whose split is not clean (a segment or word over the audio of two clips or in a gap, no
-words, a window that failed to decode) gets one more window, with other neighbours; then, or when
+words, a window that failed to decode, text that needed Whisper's temperature fallback or is still
+repetitive or improbable) gets one more window, with other neighbours; then, or when
 it found no partner, it is decoded alone, never dropped. Only clips decoded with the same
 arguments share a window, and only when their language is known beforehand (given, or an
 English-only model): detecting it per clip would cost the encoder pass that packing saves, so
@@ -186,7 +187,8 @@ class Packer:
             self.most_decoding = max(self.most_decoding, self._decoding)
         try:
             segments = self._decode(audio[: start - _GAP], dict(kwargs))
-            parts = split(segments, spans, keep_words=kwargs.get("word_timestamps", False))
+            parts = split(segments, spans, keep_words=kwargs.get("word_timestamps", False),
+                          doubtful=lambda seg: _doubtful(seg, kwargs))  # fmt: skip
         except Exception:  # e.g. a batch that failed: every clip is decoded alone instead
             parts = [None] * len(clips)
         finally:
@@ -221,10 +223,11 @@ def _fitting(queue: list[_Clip]) -> int:
     return len(queue)
 
 
-def split(segments: list, spans: list[tuple[float, float]], keep_words: bool) -> list[list | None]:
+def split(segments: list, spans: list[tuple[float, float]], keep_words: bool,
+          doubtful: Callable[[Any], bool] = lambda seg: False) -> list[list | None]:  # fmt: skip
     """Each clip's segments, in its own time, from a window's segments; None for a clip whose
-    split is not clean and for a clip that got no words (silence is then confirmed alone, speech
-    never lost).
+    split is not clean, for a clip that got no words (silence is then confirmed alone, speech
+    never lost), and for every clip a ``doubtful`` segment touches.
 
     Segments with word times are split word by word; without (sequential decoding and no
     ``--word-timestamps``) each segment, cut by Whisper's timestamp tokens, is one piece. A piece
@@ -243,13 +246,29 @@ def split(segments: list, spans: list[tuple[float, float]], keep_words: bool) ->
         groups: dict[int, list] = {}
         for unit in units:
             i, clean = _owner(unit, spans)
-            if not clean:
+            if not clean or doubtful(seg):
                 parts[i] = None
             groups.setdefault(i, []).append(unit)
         for i, group in groups.items():
             if parts[i] is not None:
                 parts[i].append(_piece(seg, group, spans[i][0], spans[i][1], keep_words))
     return [part or None for part in parts]
+
+
+def _doubtful(seg: Any, kwargs: dict) -> bool:
+    """Whether a window's segment was decoded past the first temperature, or is still over the
+    thresholds: its text came out repetitive or improbable. Whisper's fallback then samples the
+    whole window again at a higher temperature, so one clip that loops spoils the text of every
+    clip beside it (a clean sentence packed with a looping phrase read "The quick groundcars
+    jump so That they ZAd", alone "The quick brown fox jump over the lazy dog.")."""
+    temperatures = kwargs.get("temperature", 0.0)
+    first = temperatures[0] if isinstance(temperatures, (list, tuple)) else temperatures
+    low, high = kwargs.get("log_prob_threshold"), kwargs.get("compression_ratio_threshold")
+    return (
+        (seg.temperature or 0.0) > first
+        or (low is not None and seg.avg_logprob < low)
+        or (high is not None and seg.compression_ratio > high)
+    )
 
 
 def _owner(unit: Any, spans: list[tuple[float, float]]) -> tuple[int, bool]:
