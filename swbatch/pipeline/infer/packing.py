@@ -244,9 +244,10 @@ def split(segments: list, spans: list[tuple[float, float]], keep_words: bool,
         if seg.text.strip() and not units:  # text with no word times: cannot be placed
             parts[_owner(seg, spans)[0]] = None
         groups: dict[int, list] = {}
+        unsure = doubtful(seg)
         for unit in units:
             i, clean = _owner(unit, spans)
-            if not clean or doubtful(seg):
+            if not clean or unsure:
                 parts[i] = None
             groups.setdefault(i, []).append(unit)
         for i, group in groups.items():
