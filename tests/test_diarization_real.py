@@ -39,21 +39,26 @@ def reference() -> tuple[Path, list[SpeakerTurn]]:
     return folder / "sample.wav", turns
 
 
+def diarize(root: Path, name: str, pipeline: Path, env: dict,
+            window: int) -> tuple[dict, list[SpeakerTurn]]:  # fmt: skip
+    """``swbatch transcribe --diarize`` over root/raw_audio in ``window``-second windows: the
+    JSON of ``name`` and its speaker turns."""
+    args = ["transcribe", "--root", str(root), "--model", "demo", "--formats", "json",
+            "--diarize", "--diarization-model", str(pipeline), "--device", "cpu"]  # fmt: skip
+    done = run_cli(args, {**env, "SWBATCH_WINDOW_SECONDS": str(window)})
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((root / "whisper_json" / f"{name}.json").read_text())
+    return doc, [SpeakerTurn(t["start"], t["end"], t["speaker"]) for t in doc["turns"]]
+
+
 def test_two_real_speakers_keep_their_labels_across_windows(tmp_path, real_pipeline, demo_env):
     wav, truth = reference()
     (tmp_path / "raw_audio").mkdir()
     shutil.copy(wav, tmp_path / "raw_audio" / "call.wav")
     for voice in {t.speaker for t in truth}:  # the point of the test: several windows each
         assert len({int(t.start // WINDOW) for t in truth if t.speaker == voice}) == 3
-    env = {**demo_env, "SWBATCH_WINDOW_SECONDS": str(WINDOW)}
-    args = ["transcribe", "--root", str(tmp_path), "--model", "demo", "--formats", "json",
-            "--diarize", "--diarization-model", str(real_pipeline), "--device", "cpu"]  # fmt: skip
-    done = run_cli(args, env)
-    assert done.returncode == 0, done.stderr
-    doc = json.loads((tmp_path / "whisper_json" / "call.wav.json").read_text())
-
+    doc, turns = diarize(tmp_path, "call.wav", real_pipeline, demo_env, WINDOW)
     assert doc["windows"]["count"] == 3, doc["windows"]
-    turns = [SpeakerTurn(t["start"], t["end"], t["speaker"]) for t in doc["turns"]]
     label: dict[str, str] = {}
     for turn in truth:
         if turn.end - turn.start < 1.0:  # a short back-channel: too little to judge a label by
@@ -84,15 +89,8 @@ def test_six_real_readers_across_five_windows_keep_one_label_each(tmp_path, real
     order = [pool[readers[k % 6]][k // 6] for k in range(30)]
     (tmp_path / "raw_audio").mkdir()
     joined = real_speech.join(order, tmp_path / "raw_audio" / "panel.wav", gap_s=1.0)
-    env = {**demo_env, "SWBATCH_WINDOW_SECONDS": "60"}
-    args = ["transcribe", "--root", str(tmp_path), "--model", "demo", "--formats", "json",
-            "--diarize", "--diarization-model", str(real_pipeline), "--device", "cpu"]  # fmt: skip
-    done = run_cli(args, env)
-    assert done.returncode == 0, done.stderr
-    doc = json.loads((tmp_path / "whisper_json" / "panel.wav.json").read_text())
+    doc, turns = diarize(tmp_path, "panel.wav", real_pipeline, demo_env, 60)
     assert doc["windows"]["count"] == 5, doc["windows"]
-
-    turns = [SpeakerTurn(t["start"], t["end"], t["speaker"]) for t in doc["turns"]]
     heard = [(span.speaker, speaker_at(span.start, span.end, turns)) for span in joined.spans]
     label = {r: max({x for s, x in heard if s == r}, key=[x for s, x in heard if s == r].count)
              for r in readers}  # fmt: skip
